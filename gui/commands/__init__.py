@@ -1,0 +1,1 @@
+"""One module per ``mirrorscope`` sub-command (see :mod:`gui.cli`)."""
