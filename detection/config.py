@@ -126,7 +126,7 @@ class DetectorConfig:
     """Per-channel onset detector."""
 
     tkeo: bool = _f(True)
-    threshold_sd: float = _f(3.0, minimum=0.0, exclusive_minimum=True)
+    threshold_sd: float = _f(5.0, minimum=0.0, exclusive_minimum=True)
     off_ratio: float = _f(0.5, minimum=0.0, maximum=1.0, exclusive_minimum=True)
     min_on_s: float = _f(0.03, minimum=0.0, maximum=5.0)
     min_gap_s: float = _f(0.05, minimum=0.0, maximum=5.0)

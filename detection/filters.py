@@ -1,0 +1,321 @@
+"""Causal filters with carried state: the EMG band-pass and the adaptive mains canceller.
+
+Both are designed once in ``__init__`` and carry their state between calls, so that processing
+a signal in chunks of any size gives the same output as processing it whole.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import signal
+
+__all__ = ["BandpassFilter", "MainsCanceller", "detect_mains_hz", "effective_band_hz"]
+
+#: The band-pass upper edge never goes above this fraction of the sampling rate.
+MAX_LOWPASS_FRACTION = 0.45
+
+
+def effective_band_hz(highpass_hz: float, lowpass_hz: float, fs_hz: float) -> tuple[float, float]:
+    """Return the pass band actually used at a sampling rate.
+
+    Parameters
+    ----------
+    highpass_hz, lowpass_hz : float
+        The configured edges.
+    fs_hz : float
+        The sampling rate.
+
+    Returns
+    -------
+    tuple of float
+        ``(highpass_hz, lowpass_hz)`` with the upper edge capped below Nyquist.
+    """
+    return highpass_hz, min(lowpass_hz, MAX_LOWPASS_FRACTION * fs_hz)
+
+
+class BandpassFilter:
+    """Causal Butterworth band-pass over samples x channels, state carried between chunks.
+
+    Parameters
+    ----------
+    fs_hz : float
+        Sampling rate.
+    n_channels : int
+        Number of channels.
+    highpass_hz, lowpass_hz : float
+        Pass band; the upper edge is capped at 45 % of ``fs_hz``.
+    order : int
+        Butterworth order of the prototype (the band-pass has ``order`` SOS sections).
+    """
+
+    def __init__(
+        self,
+        fs_hz: float,
+        n_channels: int,
+        highpass_hz: float = 20.0,
+        lowpass_hz: float = 450.0,
+        order: int = 4,
+    ) -> None:
+        self.fs_hz = float(fs_hz)
+        self.band_hz = effective_band_hz(highpass_hz, lowpass_hz, fs_hz)
+        if not 0 < self.band_hz[0] < self.band_hz[1]:
+            raise ValueError(
+                f"highpass_hz={highpass_hz} must be below the effective upper edge "
+                f"{self.band_hz[1]:g} Hz at fs_hz={fs_hz:g}"
+            )
+        self.sos = signal.butter(order, self.band_hz, btype="bandpass", fs=fs_hz, output="sos")
+        self._zi_shape = (self.sos.shape[0], 2, n_channels)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the filter state (start from rest)."""
+        self._zi = np.zeros(self._zi_shape)
+
+    def process(self, chunk: np.ndarray) -> np.ndarray:
+        """Filter one chunk.
+
+        Parameters
+        ----------
+        chunk : ndarray, shape (n_samples, n_channels)
+            Finite samples in microvolts.
+
+        Returns
+        -------
+        ndarray, shape (n_samples, n_channels), float64
+            The band-passed chunk.
+        """
+        out, self._zi = signal.sosfilt(self.sos, chunk, axis=0, zi=self._zi)
+        return out
+
+
+def detect_mains_hz(data_uv: np.ndarray, fs_hz: float) -> tuple[int, float]:
+    """Tell 50 Hz from 60 Hz mains in a stretch of (band-passed) rest data.
+
+    Parameters
+    ----------
+    data_uv : ndarray, shape (n_samples, n_channels)
+        At least one second of signal.
+    fs_hz : float
+        Sampling rate.
+
+    Returns
+    -------
+    mains_hz : int
+        50 or 60: whichever family of harmonics stands out more from its neighbourhood.
+    fundamental_hz : float
+        The measured fundamental of that family (for starting the canceller close to it).
+    """
+    nperseg = int(min(len(data_uv), 4 * fs_hz))
+    freqs, psd = signal.welch(data_uv, fs=fs_hz, nperseg=nperseg, axis=0)
+    power = psd.sum(axis=1)
+    scores: dict[int, float] = {}
+    for mains in (50, 60):
+        score = 0.0
+        for k in (1, 2, 3):
+            centre = k * mains
+            if centre + 5 * k > freqs[-1]:
+                break
+            near = np.abs(freqs - centre) <= 1.5 * k
+            around = (np.abs(freqs - centre) > 2.5 * k) & (np.abs(freqs - centre) <= 8.0 * k)
+            score += math.log10(power[near].max() / max(float(np.median(power[around])), 1e-30))
+        scores[mains] = score
+    mains = max(scores, key=scores.__getitem__)
+    near = np.abs(freqs - mains) <= 1.0
+    fundamental = float(freqs[near][np.argmax(power[near])])
+    return mains, fundamental
+
+
+@dataclass
+class _CancellerState:
+    weights: np.ndarray  # complex (n_harmonics, n_channels): amplitude and phase of each harmonic
+    gradient: np.ndarray  # complex, accumulated over the current block
+    block_phase_rad: float  # phase of the fundamental at the first sample of the block
+    omega_rad: float  # current fundamental, radians per sample
+    offset_in_block: int
+    weights_at_last_check: np.ndarray
+    blocks_since_check: int
+    block_power: np.ndarray  # sum of squared output over the current block, per channel
+    smooth_power: np.ndarray  # block power, smoothed over about ten blocks
+    power_floor: np.ndarray  # slowly rising minimum of block power (the quiet level)
+
+
+class MainsCanceller:
+    """Adaptive sinusoid canceller for mains and its harmonics that tracks mains drift.
+
+    Each channel's mains component is modelled as a sum of harmonics ``k * f0`` with an amplitude
+    and phase per harmonic, learned by block LMS (Widrow's adaptive noise canceller with an
+    internal reference). The fundamental ``f0`` is tracked from the rotation of the learned
+    phases: if mains runs faster than the reference, the weights turn steadily, and the rate at
+    which they turn is the frequency error. Unlike a fixed notch, the cancellation stays deep
+    when mains drifts, while each harmonic only removes about ``bandwidth_hz`` of EMG.
+
+    Weights are updated at block boundaries counted from the first sample ever processed, so the
+    output does not depend on how the input was chunked.
+
+    Parameters
+    ----------
+    fs_hz : float
+        Sampling rate.
+    n_channels : int
+        Number of channels.
+    mains_hz : float
+        Nominal mains frequency (50 or 60).
+    max_harmonic_hz : float
+        Harmonics at or above this frequency are left alone (they are outside the pass band).
+    bandwidth_hz : float
+        Width of the notch each harmonic makes; sets the adaptation time constant.
+    drift_hz : float
+        How far the fundamental may wander from ``mains_hz``.
+    start_hz : float | None
+        Where to start tracking (e.g. measured during calibration); defaults to ``mains_hz``.
+    """
+
+    #: Block length in seconds: the weights and the frequency are updated this often.
+    BLOCK_S = 0.01
+    #: The frequency estimate is corrected from the rotation seen over this many blocks.
+    CHECK_BLOCKS = 3
+    #: Fraction of the measured frequency error applied per check (loop gain).
+    FREQUENCY_GAIN = 0.8
+    #: Power up to this many times the quiet level adapts at full speed: a mains residual
+    #: while tracking stays below it, a contraction (100 times the rest power and more) not.
+    QUIET_MARGIN = 10.0
+    #: Smoothing of the block power before its floor is taken (per block).
+    POWER_SMOOTHING = 0.1
+    #: How fast the quiet-level estimate may rise, in seconds per doubling.
+    FLOOR_DOUBLING_S = 10.0
+
+    def __init__(
+        self,
+        fs_hz: float,
+        n_channels: int,
+        mains_hz: float,
+        *,
+        max_harmonic_hz: float,
+        bandwidth_hz: float = 1.0,
+        drift_hz: float = 0.5,
+        start_hz: float | None = None,
+    ) -> None:
+        self.fs_hz = float(fs_hz)
+        self.mains_hz = float(mains_hz)
+        self.drift_hz = float(drift_hz)
+        n_harmonics = int(math.ceil(max_harmonic_hz / mains_hz) - 1)
+        self.harmonics = np.arange(1, max(n_harmonics, 1) + 1, dtype=float)
+        self.n_channels = n_channels
+        self.block_n = max(1, round(self.BLOCK_S * fs_hz))
+        # A first-order tracking loop of time constant tau has a -3 dB width of 1 / (pi tau).
+        tau_s = 1.0 / (math.pi * bandwidth_hz)
+        self.step = 1.0 / (tau_s * fs_hz)
+        self._start_hz = self.mains_hz if start_hz is None else float(start_hz)
+        # The quiet level may rise (electrode gel drying): let it double every FLOOR_DOUBLING_S.
+        self._floor_growth = 2.0 ** (self.block_n / fs_hz / self.FLOOR_DOUBLING_S)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget learned amplitudes and the tracked frequency."""
+        shape = (len(self.harmonics), self.n_channels)
+        start_hz = min(max(self._start_hz, self._min_hz), self._max_hz)
+        self._s = _CancellerState(
+            weights=np.zeros(shape, dtype=complex),
+            gradient=np.zeros(shape, dtype=complex),
+            block_phase_rad=0.0,
+            omega_rad=2 * math.pi * start_hz / self.fs_hz,
+            offset_in_block=0,
+            weights_at_last_check=np.zeros(shape, dtype=complex),
+            blocks_since_check=0,
+            block_power=np.zeros(self.n_channels),
+            smooth_power=np.full(self.n_channels, np.nan),
+            power_floor=np.full(self.n_channels, np.inf),
+        )
+
+    @property
+    def _min_hz(self) -> float:
+        return self.mains_hz - self.drift_hz
+
+    @property
+    def _max_hz(self) -> float:
+        return self.mains_hz + self.drift_hz
+
+    @property
+    def frequency_hz(self) -> float:
+        """The tracked mains fundamental."""
+        return self._s.omega_rad * self.fs_hz / (2 * math.pi)
+
+    @property
+    def mains_rms_uv(self) -> np.ndarray:
+        """Per-channel RMS of the mains component being removed, shape (n_channels,)."""
+        return np.sqrt(0.5 * np.sum(np.abs(self._s.weights) ** 2, axis=0))
+
+    def process(self, chunk: np.ndarray) -> np.ndarray:
+        """Remove mains from one chunk.
+
+        Parameters
+        ----------
+        chunk : ndarray, shape (n_samples, n_channels)
+            Band-passed signal.
+
+        Returns
+        -------
+        ndarray, shape (n_samples, n_channels)
+            The signal with mains removed.
+        """
+        out = np.empty_like(chunk, dtype=float)
+        start = 0
+        n = len(chunk)
+        s = self._s
+        while start < n:
+            stop = min(n, start + self.block_n - s.offset_in_block)
+            offsets = np.arange(s.offset_in_block, s.offset_in_block + stop - start)
+            phase = s.block_phase_rad + s.omega_rad * offsets
+            reference = np.exp(1j * np.outer(phase, self.harmonics))  # (m, n_harmonics)
+            mains = (reference @ s.weights).real
+            error = chunk[start:stop] - mains
+            out[start:stop] = error
+            s.gradient += reference.conj().T @ error
+            s.block_power += np.einsum("ij,ij->j", error, error)
+            s.offset_in_block += stop - start
+            if s.offset_in_block == self.block_n:
+                self._end_block()
+            start = stop
+        return out
+
+    def _end_block(self) -> None:
+        s = self._s
+        # Strong EMG is noise to the canceller: slow adaptation down in proportion to how far
+        # the channel is above its quiet level, so a contraction does not disturb the learned
+        # mains (the weights then jitter no more than they do at rest).
+        power = s.block_power / self.block_n
+        first = ~np.isfinite(s.smooth_power)
+        s.smooth_power = np.where(
+            first, power, s.smooth_power + self.POWER_SMOOTHING * (power - s.smooth_power)
+        )
+        s.power_floor = np.minimum(s.smooth_power, s.power_floor * self._floor_growth)
+        quiet = self.QUIET_MARGIN * s.power_floor
+        step = self.step * np.minimum(1.0, quiet / np.maximum(s.smooth_power, 1e-30))
+        s.weights += step * s.gradient
+        s.gradient[:] = 0
+        s.block_power[:] = 0
+        s.block_phase_rad = (s.block_phase_rad + s.omega_rad * self.block_n) % (2 * math.pi)
+        s.offset_in_block = 0
+        s.blocks_since_check += 1
+        if s.blocks_since_check == self.CHECK_BLOCKS:
+            self._correct_frequency()
+
+    def _correct_frequency(self) -> None:
+        s = self._s
+        elapsed = s.blocks_since_check * self.block_n
+        # Rotation of each harmonic's phasor since the last check, pooled over channels.
+        turn = np.sum(s.weights * s.weights_at_last_check.conj(), axis=1)
+        strength = np.abs(turn)
+        s.weights_at_last_check = s.weights.copy()
+        s.blocks_since_check = 0
+        if not np.any(strength > 0):
+            return
+        # Harmonic k turns k times as fast: each one votes for the fundamental's error.
+        votes = np.angle(turn) / (self.harmonics * elapsed)
+        error_rad = float(np.sum(votes * strength) / np.sum(strength))
+        omega = s.omega_rad + self.FREQUENCY_GAIN * error_rad
+        lo, hi = (2 * math.pi * f / self.fs_hz for f in (self._min_hz, self._max_hz))
+        s.omega_rad = min(max(omega, lo), hi)

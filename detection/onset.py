@@ -1,0 +1,221 @@
+"""Per-channel onset detection: threshold with hysteresis, minimum on-duration, minimum gap.
+
+The raw state is computed for all samples and channels at once: it turns on where the detection
+envelope reaches ``mean + h * SD`` of rest and off where it falls below
+``mean + off_ratio * h * SD``, and holds in between (and wherever quality says hold). Raw
+transitions are rare, so the debouncing that follows (an onset counts once the raw state has
+stayed on for ``min_on_s``; an activation ends once it has stayed off for ``min_gap_s``) walks
+through them one by one.
+
+Onset times are back-dated to where the envelope left baseline (``mean + baseline_sd * SD``),
+which undoes the envelope's delay; offsets are back-dated by the envelope's group delay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from detection.config import DetectorConfig
+from detection.history import History
+
+__all__ = ["ChannelTransition", "OnsetDetector", "Thresholds"]
+
+
+@dataclass(frozen=True)
+class ChannelTransition:
+    """A confirmed onset or offset of one channel."""
+
+    channel: int
+    onset: bool
+    #: Absolute sample index the event is dated to (back-dated).
+    index: int
+    #: Absolute sample index at which it was decided.
+    decided_index: int
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Detection-envelope levels per channel, shape (n_channels,) each."""
+
+    on: np.ndarray
+    off: np.ndarray
+    baseline: np.ndarray
+
+
+@dataclass
+class _Pending:
+    rise_index: int | None = None
+    fall_index: int | None = None
+
+
+class OnsetDetector:
+    """Onsets and offsets of every channel from its detection envelope.
+
+    Parameters
+    ----------
+    fs_hz : float
+        Sampling rate.
+    n_channels : int
+        Number of channels.
+    config : DetectorConfig
+        Threshold and timing settings.
+    envelope_delay_ms : float
+        Group delay of the detection envelope (used to back-date offsets).
+    """
+
+    def __init__(
+        self, fs_hz: float, n_channels: int, config: DetectorConfig, envelope_delay_ms: float
+    ) -> None:
+        self.cfg = config
+        self.n_channels = n_channels
+        self._on_n = max(1, round(config.min_on_s * fs_hz))
+        self._gap_n = max(1, round(config.min_gap_s * fs_hz))
+        self._backdate_n = max(0, round(config.max_backdate_s * fs_hz))
+        self._delay_n = round(envelope_delay_ms * fs_hz / 1000.0)
+        self.thresholds: Thresholds | None = None
+        #: Samples of detection-envelope history the detector needs besides the current chunk.
+        self.lookback_n = self._backdate_n + self._on_n + self._gap_n + 1
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the state of every channel (all off)."""
+        self.raw = np.zeros(self.n_channels, dtype=bool)
+        self.confirmed = np.zeros(self.n_channels, dtype=bool)
+        self._pending = [_Pending() for _ in range(self.n_channels)]
+        #: Back-dated index of the current activation's onset, per channel (-1 when off).
+        self.onset_index = np.full(self.n_channels, -1, dtype=np.int64)
+
+    def set_thresholds(self, mean: np.ndarray, sd: np.ndarray) -> None:
+        """Set thresholds from the rest statistics of the detection envelope.
+
+        Parameters
+        ----------
+        mean, sd : ndarray, shape (n_channels,)
+            Rest mean and standard deviation.
+        """
+        mean = np.asarray(mean, dtype=float)
+        height = self.cfg.threshold_sd * np.asarray(sd, dtype=float)
+        self.thresholds = Thresholds(
+            on=mean + height,
+            off=mean + self.cfg.off_ratio * height,
+            baseline=mean + self.cfg.baseline_sd * np.asarray(sd, dtype=float),
+        )
+
+    def pending_rise(self, channel: int) -> int | None:
+        """Raw rise index of a channel that is above threshold but not yet confirmed."""
+        return self._pending[channel].rise_index
+
+    def process(
+        self, first_index: int, envelope: np.ndarray, hold: np.ndarray, history: History
+    ) -> tuple[np.ndarray, list[ChannelTransition]]:
+        """Detect in one chunk.
+
+        Parameters
+        ----------
+        first_index : int
+            Absolute index of the chunk's first sample.
+        envelope : ndarray, shape (n_samples, n_channels)
+            Detection envelope.
+        hold : ndarray of bool, same shape
+            Where the state must not change (bad samples, warm-up).
+        history : History
+            Detection-envelope history that already includes this chunk.
+
+        Returns
+        -------
+        raw : ndarray of bool, shape (n_samples, n_channels)
+            Raw (hysteresis) state per sample.
+        transitions : list of ChannelTransition
+            Confirmed onsets and offsets decided in this chunk, in decision order.
+        """
+        if self.thresholds is None:
+            raise RuntimeError("set_thresholds() must be called before process()")
+        n = len(envelope)
+        if n == 0:
+            return np.zeros((0, self.n_channels), dtype=bool), []
+        th = self.thresholds
+        rise = (envelope >= th.on) & ~hold
+        fall = (envelope < th.off) & ~hold
+        rows = np.arange(n)[:, None]
+        last_event = np.maximum.accumulate(np.where(rise | fall, rows, -1), axis=0)
+        cols = np.arange(self.n_channels)
+        raw = np.where(last_event >= 0, rise[np.maximum(last_event, 0), cols], self.raw)
+
+        before = np.concatenate((self.raw[None, :], raw[:-1]), axis=0)
+        t_rows, t_cols = np.nonzero(raw != before)
+        self.raw = raw[-1].copy()
+        last_index = first_index + n - 1
+
+        by_channel: dict[int, list[int]] = {}
+        for r, c in zip(t_rows.tolist(), t_cols.tolist(), strict=True):
+            by_channel.setdefault(c, []).append(r)
+        for c, pending in enumerate(self._pending):
+            if pending.rise_index is not None or pending.fall_index is not None:
+                by_channel.setdefault(c, [])
+
+        transitions: list[ChannelTransition] = []
+        for c, change_rows in by_channel.items():
+            pending = self._pending[c]
+            for r in change_rows:
+                index = first_index + r
+                transitions.extend(self._expire(c, index - 1, history))
+                if raw[r, c]:
+                    if self.confirmed[c]:
+                        pending.fall_index = None  # a short silence: same activation
+                    else:
+                        pending.rise_index = index
+                elif self.confirmed[c]:
+                    pending.fall_index = index
+                else:
+                    pending.rise_index = None  # too short to count
+            transitions.extend(self._expire(c, last_index, history))
+        transitions.sort(key=lambda t: (t.decided_index, t.channel))
+        return raw, transitions
+
+    def _expire(self, c: int, up_to: int, history: History) -> list[ChannelTransition]:
+        pending = self._pending[c]
+        out = []
+        if pending.rise_index is not None and not self.confirmed[c]:
+            decided = pending.rise_index + self._on_n - 1
+            if decided <= up_to:
+                onset = self.backdate(c, pending.rise_index, history)
+                out.append(ChannelTransition(c, True, onset, decided))
+                self.confirmed[c] = True
+                self.onset_index[c] = onset
+                pending.rise_index = None
+        if pending.fall_index is not None and self.confirmed[c]:
+            decided = pending.fall_index + self._gap_n - 1
+            if decided <= up_to:
+                offset = max(int(self.onset_index[c]) + 1, pending.fall_index - self._delay_n)
+                out.append(ChannelTransition(c, False, offset, decided))
+                self.confirmed[c] = False
+                self.onset_index[c] = -1
+                pending.fall_index = None
+        return out
+
+    def backdate(self, channel: int, rise_index: int, history: History) -> int:
+        """Index where the envelope left baseline before a rise.
+
+        Parameters
+        ----------
+        channel : int
+            Channel.
+        rise_index : int
+            Absolute index where the envelope crossed the on threshold.
+        history : History
+            Detection-envelope history holding ``rise_index``.
+
+        Returns
+        -------
+        int
+            The back-dated onset index (never more than ``max_backdate_s`` before the rise).
+        """
+        assert self.thresholds is not None
+        start = max(history.start, rise_index - self._backdate_n)
+        stretch = history.get(start, rise_index + 1)[:, channel]
+        at_baseline = np.nonzero(stretch <= self.thresholds.baseline[channel])[0]
+        if len(at_baseline):
+            return start + int(at_baseline[-1]) + 1
+        return max(start, rise_index - self._delay_n)

@@ -1,0 +1,663 @@
+"""The whole detection chain: ``Pipeline.process(chunk, timestamps) -> ChunkResult``.
+
+Stages, in order: non-finite bridge, band-pass, adaptive mains canceller, amplitude envelope,
+detection envelope (TKEO by default), quality, onset detector, pair trackers.
+
+Everything is decided per sample and counted from the first sample the pipeline saw, so the
+same samples give the same events whatever the chunking (a test proves it). Big chunks are
+processed in pieces so that the histories the decisions look back into stay small.
+
+Without a saved calibration the first ``calibration.rest_s`` seconds are taken as rest: they
+are buffered, the mains frequency is found in them (``mains_hz = "auto"``), and the rest
+statistics are measured on them with the very filters that then carry on, so no sample is
+filtered twice and no filter restarts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from detection import events
+from detection.calibration import (
+    Calibration,
+    ChannelCalibration,
+    MvcMeter,
+    calibration_settings,
+    rest_statistics,
+)
+from detection.config import Config, check_for_rate
+from detection.envelope import Envelope, RmsEnvelope, TkeoEnvelope, make_envelope
+from detection.errors import MirrorScopeError
+from detection.events import Event
+from detection.filters import BandpassFilter, MainsCanceller, detect_mains_hz
+from detection.history import History
+from detection.mirror import SIDES, CueBook, PairTracker
+from detection.onset import OnsetDetector, Thresholds
+from detection.quality import FlagChange, NonFiniteBridge, QualityMonitor
+
+__all__ = ["ChannelMapError", "ChunkResult", "Pipeline", "resolve_pairs"]
+
+log = logging.getLogger(__name__)
+
+#: Chunks longer than this are processed in pieces of this many samples.
+PIECE_N = 1024
+#: At least this fraction of the rest (after warm-up) must be usable on every channel.
+MIN_USABLE_REST_FRACTION = 0.5
+
+
+class ChannelMapError(MirrorScopeError):
+    """A pair names a channel the stream does not have."""
+
+
+def resolve_pairs(cfg: Config, labels: Sequence[str]) -> list[tuple[str, int, int]]:
+    """Map each configured pair to channel indices.
+
+    Parameters
+    ----------
+    cfg : Config
+        The config.
+    labels : sequence of str
+        Channel labels, in column order.
+
+    Returns
+    -------
+    list of (name, left_index, right_index)
+        One entry per pair.
+
+    Raises
+    ------
+    ChannelMapError
+        Naming the pair, the missing label and the labels that exist.
+    """
+    out = []
+    for i, pair in enumerate(cfg.pairs):
+        indices = []
+        for side in SIDES:
+            ref = getattr(pair, side)
+            if isinstance(ref, int):
+                if ref >= len(labels):
+                    raise ChannelMapError(
+                        f"pairs[{i}].{side} = {ref}: the stream has {len(labels)} channels "
+                        f"(indices 0-{len(labels) - 1})"
+                    )
+                indices.append(ref)
+            elif ref in labels:
+                indices.append(list(labels).index(ref))
+            else:
+                raise ChannelMapError(
+                    f"pairs[{i}].{side} = {ref!r} (pair {pair.name}): no such channel label; "
+                    f"the stream has {', '.join(labels)}"
+                )
+        out.append((pair.name, indices[0], indices[1]))
+    return out
+
+
+@dataclass
+class ChunkResult:
+    """What one call of :meth:`Pipeline.process` produced."""
+
+    #: Events decided in this chunk, in decision order.
+    events: list[Event]
+    #: Absolute index of the chunk's first sample.
+    first_index: int
+    #: Band-passed, mains-cancelled signal (microvolts).
+    filtered_uv: np.ndarray
+    #: Amplitude envelope (microvolts).
+    envelope_uv: np.ndarray
+    #: Detection envelope (the one compared with thresholds).
+    detection: np.ndarray
+    #: Raw detector state (above threshold with hysteresis).
+    above: np.ndarray
+    #: Channel excluded by a quality check.
+    excluded: np.ndarray
+
+
+class _Context:
+    """The pipeline's answers to a pair tracker's questions (see ``PairContext``)."""
+
+    def __init__(self, pipe: Pipeline) -> None:
+        self._p = pipe
+
+    def t(self, index: int) -> float:
+        return float(self._p._t_history.at(index))
+
+    def cumulative_power(self, channel: int, index: int) -> float:
+        if index < 0:
+            return 0.0
+        return float(self._p._cum_history.at(index)[channel])
+
+    def rest_power(self, channel: int) -> float:
+        cal = self._p._channel_cal[channel]
+        return cal.rest_mean_uv**2 + cal.rest_sd_uv**2
+
+    def rest_sd_uv(self, channel: int) -> float:
+        return self._p._channel_cal[channel].rest_sd_uv
+
+    def threshold_height_uv(self, channel: int) -> float:
+        return self._p.config.detector.threshold_sd * self.rest_sd_uv(channel)
+
+    def mvc_uv(self, channel: int) -> float | None:
+        return self._p._channel_cal[channel].mvc_uv
+
+    def flags_since(self, channel: int, index: int) -> list[str]:
+        return self._p._quality.flags_since(channel, index)
+
+    def channel_state(self, channel: int) -> tuple[bool, int | None, int | None]:
+        det = self._p._detector
+        confirmed = bool(det.confirmed[channel])
+        onset = int(det.onset_index[channel]) if confirmed else None
+        return confirmed, onset, det.pending_rise(channel)
+
+    def backdate(self, channel: int, rise_index: int) -> int:
+        return self._p._detector.backdate(channel, rise_index, self._p._det_history)
+
+
+class Pipeline:
+    """Bilateral EMG chunks in, events out.
+
+    Parameters
+    ----------
+    config : Config
+        The validated configuration.
+    fs_hz : float
+        Sampling rate of the data.
+    labels : sequence of str
+        Channel labels, in column order of the chunks.
+    calibration : Calibration | None
+        A saved calibration; without one the first ``rest_s`` seconds are measured as rest.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        fs_hz: float,
+        labels: Sequence[str],
+        calibration: Calibration | None = None,
+    ) -> None:
+        check_for_rate(config, fs_hz)
+        self.config = config
+        self.fs_hz = float(fs_hz)
+        self.labels = list(labels)
+        n = self.n_channels = len(self.labels)
+        if n == 0:
+            raise ValueError("labels: expected at least one channel label")
+        self.pairs = resolve_pairs(config, self.labels)
+        flt, env, det = config.filter, config.envelope, config.detector
+
+        self._bridge = NonFiniteBridge(n)
+        self._bandpass = BandpassFilter(fs_hz, n, flt.highpass_hz, flt.lowpass_hz, flt.order)
+        self._canceller: MainsCanceller | None = None
+        self._amp_env: Envelope = make_envelope(
+            env.method,
+            fs_hz,
+            n_channels=n,
+            window_s=env.window_s,
+            lowpass_hz=env.lowpass_hz,
+            lowpass_order=env.lowpass_order,
+        )
+        self._det_env: Envelope | None = TkeoEnvelope(fs_hz, n, env.window_s) if det.tkeo else None
+        self._preview_env = RmsEnvelope(fs_hz, n, env.window_s)
+        self._quality = QualityMonitor(fs_hz, n, config.quality)
+        delay_ms = (self._det_env or self._amp_env).group_delay_ms
+        self._detector = OnsetDetector(fs_hz, n, det, delay_ms)
+        self.cues = CueBook(config.mirror.cue_window_s)
+        self._trackers = [
+            PairTracker(
+                name,
+                (left, right),
+                fs_hz,
+                mirror=config.mirror,
+                grading=config.grading,
+                cues=self.cues,
+            )
+            for name, left, right in self.pairs
+        ]
+        self._tracker_of = {}
+        for tracker in self._trackers:
+            for ch in tracker.channels:
+                self._tracker_of[ch] = tracker
+        self._ctx = _Context(self)
+
+        capacity = (
+            self._detector.lookback_n + round(config.mirror.pre_onset_s * fs_hz) + 2 * PIECE_N
+        )
+        self._det_history = History(capacity, n)
+        self._cum_history = History(capacity, n)
+        self._t_history = History(capacity, None)
+        self._cumulative = np.zeros(n)
+        self._warmup_n = round(det.warmup_s * fs_hz)
+        self._rest_n = round(config.calibration.rest_s * fs_hz)
+
+        self.index = 0  # absolute index of the next sample
+        self._warm_from = self._warmup_n
+        self._rest_buffer: list[tuple[np.ndarray, ...]] = []
+        self._rest_start = 0
+        self._mvc: tuple[list[int], MvcMeter] | None = None
+        self.calibration: Calibration | None = None
+        self._channel_cal: list[ChannelCalibration] = []
+        if calibration is not None:
+            self.set_calibration(calibration)
+
+    # ---- public state ----------------------------------------------------------------------
+
+    @property
+    def calibrating(self) -> bool:
+        """True while the rest calibration is being measured."""
+        return self.calibration is None
+
+    @property
+    def rest_progress(self) -> float:
+        """Fraction of the rest calibration done (1.0 when calibrated)."""
+        if self.calibration is not None:
+            return 1.0
+        return min(1.0, (self.index - self._rest_start) / max(self._rest_n, 1))
+
+    @property
+    def thresholds(self) -> Thresholds | None:
+        """On/off/baseline levels of the detection envelope, per channel."""
+        return self._detector.thresholds
+
+    @property
+    def mains_frequency_hz(self) -> float | None:
+        """The mains fundamental being tracked (None when mains removal is off or unknown)."""
+        return None if self._canceller is None else self._canceller.frequency_hz
+
+    @property
+    def envelope_delay_ms(self) -> float:
+        """Group delay of the amplitude envelope."""
+        return self._amp_env.group_delay_ms
+
+    @property
+    def detection_delay_ms(self) -> float:
+        """Group delay of the detection envelope."""
+        return (self._det_env or self._amp_env).group_delay_ms
+
+    # ---- commands (applied between chunks) --------------------------------------------------
+
+    def set_calibration(self, calibration: Calibration) -> None:
+        """Use a saved calibration (thresholds change from the next sample on).
+
+        Parameters
+        ----------
+        calibration : Calibration
+            Must match the channels, rate and envelope settings.
+        """
+        calibration.check_compatible(self.config, self.labels, self.fs_hz)
+        mains = self.config.filter.mains_hz
+        if mains == "auto":
+            mains = calibration.mains_hz
+        self._apply_calibration(calibration, None if mains in (None, "off") else int(mains))
+        self._warm_from = max(self._warm_from, self.index + self._warmup_n)
+
+    def recalibrate(self) -> None:
+        """Measure rest again, starting with the next sample."""
+        self.calibration = None
+        self._rest_buffer.clear()
+        self._rest_start = self.index
+        self._detector.reset()
+        for tracker in self._trackers:
+            tracker.reset()
+
+    def reset(self) -> None:
+        """Start over after a gap in the stream: filters from rest, trials dropped.
+
+        Calibration and cues are kept; detection waits ``warmup_s`` for the filters to settle.
+        """
+        self._bridge.reset()
+        self._bandpass.reset()
+        if self._canceller is not None:
+            self._canceller.reset()
+        self._amp_env.reset()
+        self._preview_env.reset()
+        if self._det_env is not None:
+            self._det_env.reset()
+        self._quality.reset()
+        self._detector.reset()
+        for tracker in self._trackers:
+            tracker.reset()
+        self._warm_from = self.index + self._warmup_n
+        if self.calibration is None:
+            self._rest_buffer.clear()
+            self._rest_start = self.index
+        else:
+            self._quality.set_baseline(self._rest_means())
+
+    def add_cue(self, cue: Mapping[str, Any] | str, t: float) -> bool:
+        """Record a cue marker (``{"cue": "left", "pair": "FDI"}`` or ``{"cue": "rest"}``).
+
+        Parameters
+        ----------
+        cue : mapping or str
+            The marker, parsed or as JSON text.
+        t : float
+            Its timestamp in the EMG stream's time base.
+
+        Returns
+        -------
+        bool
+            False (and a logged warning) when the marker is not a valid cue; it is ignored.
+        """
+        if isinstance(cue, str):
+            if len(cue) > 1000:
+                log.warning("ignoring a cue marker of %d characters", len(cue))
+                return False
+            try:
+                cue = json.loads(cue)
+            except json.JSONDecodeError:
+                log.warning("ignoring a cue marker that is not JSON: %.80r", cue)
+                return False
+        side = cue.get("cue") if isinstance(cue, Mapping) else None
+        pair = cue.get("pair") if isinstance(cue, Mapping) else None
+        if side not in ("left", "right", "rest") or not (pair is None or isinstance(pair, str)):
+            log.warning("ignoring an invalid cue marker: %.80r", cue)
+            return False
+        if not isinstance(t, (int, float)) or not np.isfinite(t):
+            log.warning("ignoring a cue marker with timestamp %r", t)
+            return False
+        self.cues.add(float(t), side, pair)
+        return True
+
+    def begin_mvc(self, labels: Sequence[str]) -> None:
+        """Start measuring maximum voluntary contraction on some channels."""
+        unknown = [label for label in labels if label not in self.labels]
+        if unknown:
+            raise ChannelMapError(
+                f"begin_mvc: unknown channel {', '.join(unknown)}; channels are "
+                f"{', '.join(self.labels)}"
+            )
+        channels = [self.labels.index(label) for label in labels]
+        meter = MvcMeter(self.fs_hz, len(channels), self.config.calibration.mvc_window_s)
+        self._mvc = (channels, meter)
+
+    def end_mvc(self) -> dict[str, float]:
+        """Stop measuring MVC, store it in the calibration and return it (microvolts).
+
+        Returns
+        -------
+        dict
+            Label to MVC level for channels where one was measured.
+        """
+        if self._mvc is None:
+            return {}
+        channels, meter = self._mvc
+        self._mvc = None
+        result = {
+            self.labels[ch]: float(v)
+            for ch, v in zip(channels, meter.peak_uv, strict=True)
+            if np.isfinite(v)
+        }
+        if self.calibration is not None and result:
+            self._apply_calibration(self.calibration.with_mvc(result), self._mains_hz())
+        return result
+
+    # ---- processing ------------------------------------------------------------------------
+
+    def process(self, data: np.ndarray, timestamps: np.ndarray) -> ChunkResult:
+        """Process one chunk.
+
+        Parameters
+        ----------
+        data : ndarray, shape (n_samples, n_channels)
+            EMG in microvolts (float32 or float64; NaN and inf are allowed and flagged).
+        timestamps : ndarray, shape (n_samples,)
+            LSL timestamps of the samples (seconds, EMG stream time base).
+
+        Returns
+        -------
+        ChunkResult
+            Events decided and the per-sample signals for display.
+        """
+        data = np.asarray(data)
+        timestamps = np.asarray(timestamps, dtype=float)
+        if data.ndim != 2 or data.shape[1] != self.n_channels:
+            raise ValueError(
+                f"data: expected shape (n_samples, {self.n_channels}), got {data.shape}"
+            )
+        if timestamps.shape != (len(data),):
+            raise ValueError(f"timestamps: expected shape ({len(data)},), got {timestamps.shape}")
+        first = self.index
+        parts: list[ChunkResult] = []
+        for start in range(0, max(len(data), 1), PIECE_N):
+            stop = min(len(data), start + PIECE_N)
+            parts.extend(self._process_piece(data[start:stop], timestamps[start:stop]))
+        if len(parts) == 1:
+            parts[0].first_index = first
+            return parts[0]
+        return ChunkResult(
+            events=[e for p in parts for e in p.events],
+            first_index=first,
+            filtered_uv=np.concatenate([p.filtered_uv for p in parts]),
+            envelope_uv=np.concatenate([p.envelope_uv for p in parts]),
+            detection=np.concatenate([p.detection for p in parts]),
+            above=np.concatenate([p.above for p in parts]),
+            excluded=np.concatenate([p.excluded for p in parts]),
+        )
+
+    def _process_piece(self, data: np.ndarray, timestamps: np.ndarray) -> list[ChunkResult]:
+        if self.calibration is not None:
+            return [self._run(data, timestamps)]
+        # Split where the rest calibration ends, so the rest of the piece runs detection.
+        needed = self._rest_start + self._rest_n - self.index
+        if len(data) < needed:
+            return [self._calibrate_part(data, timestamps, finish=False)]
+        results = [self._calibrate_part(data[:needed], timestamps[:needed], finish=True)]
+        if needed < len(data):
+            results.append(self._process_piece(data[needed:], timestamps[needed:])[0])
+        return results
+
+    def _front_end(self, data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        bridged, nonfinite = self._bridge.process(data)
+        return bridged, nonfinite, self._bandpass.process(bridged)
+
+    def _calibrate_part(
+        self, data: np.ndarray, timestamps: np.ndarray, *, finish: bool
+    ) -> ChunkResult:
+        first = self.index
+        bridged, nonfinite, band = self._front_end(data)
+        self._rest_buffer.append((bridged, nonfinite, band, timestamps.copy()))
+        preview = self._preview_env.process(band)
+        self._t_history.push(timestamps)
+        self.index += len(data)
+        n, c = band.shape
+        result = ChunkResult(
+            events=[],
+            first_index=first,
+            filtered_uv=band.astype(np.float32),
+            envelope_uv=preview.astype(np.float32),
+            detection=preview.astype(np.float32),
+            above=np.zeros((n, c), dtype=bool),
+            excluded=np.zeros((n, c), dtype=bool),
+        )
+        if finish:
+            result.events = self._finish_calibration()
+        return result
+
+    def _finish_calibration(self) -> list[Event]:
+        bridged, nonfinite, band, stamps = (
+            np.concatenate(parts) for parts in zip(*self._rest_buffer, strict=True)
+        )
+        self._rest_buffer.clear()
+        first = self._rest_start
+        warm_n = min(self._warmup_n, len(band) // 2)
+        mains_cfg = self.config.filter.mains_hz
+        start_hz = None
+        if mains_cfg == "auto":
+            mains_hz, start_hz = detect_mains_hz(band[warm_n:], self.fs_hz)
+        else:
+            mains_hz = None if mains_cfg == "off" else int(mains_cfg)
+        self._make_canceller(mains_hz, start_hz)
+        cleaned = self._canceller.process(band) if self._canceller is not None else band
+        amp = self._amp_env.process(cleaned)
+        det = self._det_env.process(cleaned) if self._det_env is not None else amp
+        quality = self._quality.process(
+            first, bridged, nonfinite, amp, None if self._canceller is None else band - cleaned
+        )
+        keep = min(len(det), self._det_history.capacity)
+        self._det_history.skip_to(self.index - keep)
+        self._cum_history.skip_to(self.index - keep)
+        self._push_histories(det, amp)
+        self._detector.reset()
+        end_t = self._ctx.t(self.index - 1)
+
+        usable = ~quality.hold
+        usable[:warm_n] = False
+        count = usable.sum(axis=0)
+        # The rest can be longer than the timestamp history: date its flags from the buffer.
+        out = [
+            Event(
+                self._flag_payload(ch, float(stamps[ch.index - first])),
+                ch.index,
+                float(stamps[ch.index - first]),
+            )
+            for ch in quality.changes
+        ]
+        needed = MIN_USABLE_REST_FRACTION * (len(band) - warm_n)
+        poor = [self.labels[i] for i in np.nonzero(count < needed)[0]]
+        if poor:
+            out.append(
+                self._event(
+                    events.status(
+                        "calibration_failed",
+                        t=end_t,
+                        reason="too few usable rest samples",
+                        channels=poor,
+                    ),
+                    self.index - 1,
+                )
+            )
+            self._rest_start = self.index
+            return out
+
+        amp_mean, amp_sd = rest_statistics(amp, usable)
+        det_mean, det_sd = rest_statistics(det, usable)
+        channels = {
+            label: ChannelCalibration(
+                rest_mean_uv=float(amp_mean[i]),
+                rest_sd_uv=float(amp_sd[i]),
+                detect_mean=float(det_mean[i]),
+                detect_sd=float(det_sd[i]),
+            )
+            for i, label in enumerate(self.labels)
+        }
+        calibration = Calibration(
+            channels=channels,
+            fs_hz=self.fs_hz,
+            mains_hz=mains_hz,
+            settings=calibration_settings(self.config),
+        )
+        self._apply_calibration(calibration, mains_hz)
+        self._warm_from = max(self._warm_from, first + self._warmup_n)
+        out.append(
+            self._event(
+                events.status(
+                    "calibrated",
+                    t=end_t,
+                    mains_hz=mains_hz,
+                    rest_uv={lb: round(ch.rest_mean_uv, 3) for lb, ch in channels.items()},
+                ),
+                self.index - 1,
+            )
+        )
+        return out
+
+    def _make_canceller(self, mains_hz: int | None, start_hz: float | None = None) -> None:
+        if mains_hz is None:
+            self._canceller = None
+            return
+        flt = self.config.filter
+        top = min(self._bandpass.band_hz[1], 0.95 * self.fs_hz / 2)
+        self._canceller = MainsCanceller(
+            self.fs_hz,
+            self.n_channels,
+            mains_hz,
+            max_harmonic_hz=top,
+            bandwidth_hz=flt.mains_bandwidth_hz,
+            drift_hz=flt.mains_drift_hz,
+            start_hz=start_hz,
+        )
+
+    def _mains_hz(self) -> int | None:
+        return None if self._canceller is None else round(self._canceller.mains_hz)
+
+    def _apply_calibration(self, calibration: Calibration, mains_hz: int | None) -> None:
+        if self._canceller is None or self._mains_hz() != mains_hz:
+            self._make_canceller(mains_hz)
+        self.calibration = calibration
+        self._channel_cal = [calibration.channels[label] for label in self.labels]
+        det_mean = np.array([ch.detect_mean for ch in self._channel_cal])
+        det_sd = np.array([ch.detect_sd for ch in self._channel_cal])
+        self._detector.set_thresholds(det_mean, det_sd)
+        self._quality.set_baseline(self._rest_means())
+
+    def _rest_means(self) -> np.ndarray:
+        return np.array([ch.rest_mean_uv for ch in self._channel_cal])
+
+    def _push_histories(self, det: np.ndarray, amp: np.ndarray) -> None:
+        cumulative = self._cumulative + np.cumsum(np.square(amp), axis=0)
+        if len(cumulative):
+            self._cumulative = cumulative[-1].copy()
+        keep = self._det_history.capacity
+        self._det_history.push(det[-keep:])
+        self._cum_history.push(cumulative[-keep:])
+
+    def _run(self, data: np.ndarray, timestamps: np.ndarray) -> ChunkResult:
+        first = self.index
+        n = len(data)
+        bridged, nonfinite, band = self._front_end(data)
+        cleaned = self._canceller.process(band) if self._canceller is not None else band
+        amp = self._amp_env.process(cleaned)
+        det = self._det_env.process(cleaned) if self._det_env is not None else amp
+        if self._mvc is not None:
+            channels, meter = self._mvc
+            meter.process(amp[:, channels], np.ones((n, len(channels)), dtype=bool))
+        quality = self._quality.process(
+            first, bridged, nonfinite, amp, None if self._canceller is None else band - cleaned
+        )
+        self._t_history.push(timestamps)
+        self._push_histories(det, amp)
+        self.index += n
+
+        hold = quality.hold.copy()
+        warm_rows = max(0, min(n, self._warm_from - first))
+        hold[:warm_rows] = True
+        above, transitions = self._detector.process(first, det, hold, self._det_history)
+
+        decided: list[tuple[dict[str, Any], int]] = [
+            (self._flag_payload(change), change.index) for change in quality.changes
+        ]
+        for tr in transitions:
+            tracker = self._tracker_of.get(tr.channel)
+            if tracker is None:
+                continue
+            decided.extend(tracker.advance(tr.decided_index - 1, self._ctx))
+            decided.extend(tracker.on_transition(tr, self._ctx))
+        for tracker in self._trackers:
+            decided.extend(tracker.advance(first + n - 1, self._ctx))
+        decided.sort(key=lambda item: item[1])
+        return ChunkResult(
+            events=[self._event(payload, index) for payload, index in decided],
+            first_index=first,
+            filtered_uv=cleaned.astype(np.float32),
+            envelope_uv=amp.astype(np.float32),
+            detection=det.astype(np.float32),
+            above=above,
+            excluded=quality.excluded,
+        )
+
+    def _flag_payload(self, change: FlagChange, t: float | None = None) -> dict[str, Any]:
+        state = "channel_flagged" if change.raised else "channel_cleared"
+        return events.status(
+            state,
+            t=self._ctx.t(change.index) if t is None else t,
+            channel=self.labels[change.channel],
+            flag=change.flag,
+        )
+
+    def _event(self, payload: dict[str, Any], index: int) -> Event:
+        return Event(payload=payload, decided_index=index, decided_t=self._ctx.t(index))

@@ -1,0 +1,289 @@
+"""Channel quality: bad samples never reach filter state, bad channels never make mirror calls.
+
+Per-sample conditions (decided at the sample, so chunking does not matter):
+
+- ``nan``: non-finite samples. They are bridged (the last finite value is held) before any filter
+  sees them; the channel is excluded until ``settle_s`` after the last one.
+- ``saturated``: stuck at the rail (repeated samples at or above ``clip_min_uv``) for
+  ``saturation_run_s``; excluded until ``settle_s`` after it ends. Any single rail sample holds
+  the detector for ``settle_s`` (the jump to the rail rings through the band-pass) without
+  excluding the channel: strong contractions clip briefly and are still contractions.
+- ``flat``: envelope below ``flat_ratio`` x the rest mean for ``flat_s`` (flat line, lifted
+  electrode); excluded until ``settle_s`` after it recovers.
+
+Per-second conditions (decided at each whole second counted from the start):
+
+- ``clipping``: more than ``clipping_fraction`` of the second's samples at the rail.
+- ``mains``: the rest EMG level over the mains component removed is below ``min_mains_snr_db``.
+
+The last two are reported but do not exclude the channel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from detection.config import QualityConfig
+from detection.history import NEVER, last_true_index
+
+__all__ = ["EXCLUDING_FLAGS", "FLAGS", "FlagChange", "NonFiniteBridge", "QualityMonitor"]
+
+FLAGS = ("nan", "saturated", "flat", "clipping", "mains")
+EXCLUDING_FLAGS = frozenset({"nan", "saturated", "flat"})
+_SAMPLE_FLAGS = ("nan", "saturated", "flat")
+_MAINS_HYSTERESIS_DB = 3.0
+
+
+@dataclass(frozen=True)
+class FlagChange:
+    """A quality flag raised or cleared on one channel at one sample."""
+
+    channel: int
+    flag: str
+    raised: bool
+    index: int
+
+
+class NonFiniteBridge:
+    """Replace NaN and inf with the channel's last finite value, before any filter sees them.
+
+    Parameters
+    ----------
+    n_channels : int
+        Number of channels.
+    """
+
+    def __init__(self, n_channels: int) -> None:
+        self._n_channels = n_channels
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the last finite values (they start at zero)."""
+        self._last = np.zeros(self._n_channels)
+
+    def process(self, chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Bridge one chunk.
+
+        Parameters
+        ----------
+        chunk : ndarray, shape (n_samples, n_channels)
+            Raw samples.
+
+        Returns
+        -------
+        bridged : ndarray of float64
+            The chunk with every non-finite sample replaced.
+        nonfinite : ndarray of bool
+            Where the replacements were made.
+        """
+        data = np.asarray(chunk, dtype=float)
+        nonfinite = ~np.isfinite(data)
+        if not nonfinite.any():
+            if len(data):
+                self._last = data[-1].copy()
+            return data, nonfinite
+        rows = np.arange(len(data))[:, None]
+        source = np.maximum.accumulate(np.where(nonfinite, -1, rows), axis=0)
+        bridged = np.where(
+            source >= 0, data[np.maximum(source, 0), np.arange(data.shape[1])], self._last
+        )
+        if len(bridged):
+            self._last = bridged[-1].copy()
+        return bridged, nonfinite
+
+
+@dataclass
+class QualityResult:
+    """Quality of one chunk."""
+
+    #: Detector state is frozen here (no onset or offset can be decided).
+    hold: np.ndarray
+    #: The channel is excluded from mirror calls here.
+    excluded: np.ndarray
+    changes: list[FlagChange]
+
+
+class QualityMonitor:
+    """Per-channel quality flags over the stream.
+
+    Parameters
+    ----------
+    fs_hz : float
+        Sampling rate.
+    n_channels : int
+        Number of channels.
+    config : QualityConfig
+        Thresholds.
+    """
+
+    def __init__(self, fs_hz: float, n_channels: int, config: QualityConfig) -> None:
+        self.cfg = config
+        self.n_channels = n_channels
+        self._settle_n = max(1, round(config.settle_s * fs_hz))
+        self._saturation_n = max(1, round(config.saturation_run_s * fs_hz))
+        self._flat_n = max(1, round(config.flat_s * fs_hz))
+        self._block_n = max(1, round(fs_hz))
+        self._rest_mean_uv: np.ndarray | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every flag and the sample before this one (after a gap in the stream)."""
+        c = self.n_channels
+        never = np.full(c, NEVER, dtype=np.int64)
+        self._prev_sample = np.full(c, np.nan)
+        self._last = {
+            name: never.copy()
+            for name in ("nan", "rail", "not_rail", "saturated", "low", "not_low", "flat")
+        }
+        # Runs of rail or low samples start counting at the first sample after a reset.
+        self._runs_start_pending = True
+        self.active = {flag: np.zeros(c, dtype=bool) for flag in FLAGS}
+        self.last_active_index = {flag: never.copy() for flag in FLAGS}
+        self._block_rail = np.zeros(c)
+        self._block_mains_sq = np.zeros(c)
+        self._block_fill = 0
+
+    def set_baseline(self, rest_mean_uv: np.ndarray) -> None:
+        """Give the rest envelope level per channel (enables the ``flat`` and ``mains`` checks)."""
+        self._rest_mean_uv = np.asarray(rest_mean_uv, dtype=float)
+
+    def process(
+        self,
+        first_index: int,
+        bridged: np.ndarray,
+        nonfinite: np.ndarray,
+        envelope_uv: np.ndarray,
+        mains_removed_uv: np.ndarray | None,
+    ) -> QualityResult:
+        """Assess one chunk.
+
+        Parameters
+        ----------
+        first_index : int
+            Absolute index of the chunk's first sample.
+        bridged : ndarray, shape (n_samples, n_channels)
+            Raw samples after bridging.
+        nonfinite : ndarray of bool
+            Where samples were not finite.
+        envelope_uv : ndarray
+            Amplitude envelope of the cleaned signal.
+        mains_removed_uv : ndarray | None
+            What the mains canceller took out (None without a canceller).
+
+        Returns
+        -------
+        QualityResult
+            Hold and exclusion masks and the flag changes in this chunk.
+        """
+        n = len(bridged)
+        index = np.arange(first_index, first_index + n, dtype=np.int64)[:, None]
+        if self._runs_start_pending:
+            self._last["not_rail"][:] = first_index - 1
+            self._last["not_low"][:] = first_index - 1
+            self._runs_start_pending = False
+        previous = np.concatenate((self._prev_sample[None, :], bridged[:-1]), axis=0)
+        self._prev_sample = bridged[-1].copy() if n else self._prev_sample
+        rail = ~nonfinite & (bridged == previous) & (np.abs(bridged) >= self.cfg.clip_min_uv)
+
+        since_rail = index - self._track("rail", rail, first_index)
+        rail_run = index - self._track("not_rail", ~rail, first_index)
+        saturated_now = rail & (rail_run >= self._saturation_n)
+        states = {
+            "nan": index - self._track("nan", nonfinite, first_index) < self._settle_n,
+            "saturated": index - self._track("saturated", saturated_now, first_index)
+            < self._settle_n,
+        }
+        if self._rest_mean_uv is not None:
+            low = envelope_uv < self.cfg.flat_ratio * self._rest_mean_uv
+            low_run = index - self._track("not_low", ~low, first_index)
+            flat_now = low & (low_run >= self._flat_n)
+            states["flat"] = index - self._track("flat", flat_now, first_index) < self._settle_n
+        else:
+            states["flat"] = np.zeros_like(rail)
+
+        changes: list[FlagChange] = []
+        excluded = np.zeros_like(rail)
+        for flag in _SAMPLE_FLAGS:
+            state = states[flag]
+            excluded |= state
+            changes.extend(self._changes(flag, state, first_index))
+        changes.extend(self._block_checks(first_index, rail, mains_removed_uv))
+        changes.sort(key=lambda ch: (ch.index, ch.channel, FLAGS.index(ch.flag)))
+        hold = excluded | (since_rail < self._settle_n)
+        return QualityResult(hold=hold, excluded=excluded, changes=changes)
+
+    def flags_since(self, channel: int, start_index: int) -> list[str]:
+        """Flags of a channel that were active at or after ``start_index``."""
+        return [
+            flag
+            for flag in FLAGS
+            if self.active[flag][channel] or self.last_active_index[flag][channel] >= start_index
+        ]
+
+    def _track(self, name: str, mask: np.ndarray, first_index: int) -> np.ndarray:
+        last = last_true_index(mask, first_index, self._last[name])
+        if len(last):
+            self._last[name] = last[-1].copy()
+        return last
+
+    def _changes(self, flag: str, state: np.ndarray, first_index: int) -> list[FlagChange]:
+        if not len(state):
+            return []
+        before = np.concatenate((self.active[flag][None, :], state[:-1]), axis=0)
+        rows, cols = np.nonzero(state != before)
+        out = [
+            FlagChange(int(c), flag, bool(state[r, c]), first_index + int(r))
+            for r, c in zip(rows, cols, strict=True)
+        ]
+        active_rows = np.nonzero(state.any(axis=1))[0]
+        if len(active_rows):
+            last_rows = len(state) - 1 - np.argmax(state[::-1], axis=0)
+            seen = state.any(axis=0)
+            self.last_active_index[flag] = np.where(
+                seen, first_index + last_rows, self.last_active_index[flag]
+            )
+        self.active[flag] = state[-1].copy()
+        return out
+
+    def _block_checks(
+        self, first_index: int, rail: np.ndarray, mains_removed_uv: np.ndarray | None
+    ) -> list[FlagChange]:
+        changes: list[FlagChange] = []
+        start = 0
+        n = len(rail)
+        while start < n:
+            stop = min(n, start + self._block_n - self._block_fill)
+            self._block_rail += rail[start:stop].sum(axis=0)
+            if mains_removed_uv is not None:
+                self._block_mains_sq += np.square(mains_removed_uv[start:stop]).sum(axis=0)
+            self._block_fill += stop - start
+            if self._block_fill == self._block_n:
+                end_index = first_index + stop - 1
+                changes.extend(self._end_block(end_index, mains_removed_uv is not None))
+            start = stop
+        return changes
+
+    def _end_block(self, end_index: int, have_mains: bool) -> list[FlagChange]:
+        clipping = self._block_rail > self.cfg.clipping_fraction * self._block_n
+        clipping |= self.active["clipping"] & (self._block_rail > 0)
+        new_states = {"clipping": clipping}
+        if have_mains and self._rest_mean_uv is not None:
+            mains_rms = np.sqrt(self._block_mains_sq / self._block_n)
+            with np.errstate(divide="ignore"):
+                snr_db = 20 * np.log10(self._rest_mean_uv / np.maximum(mains_rms, 1e-12))
+            limit = self.cfg.min_mains_snr_db
+            new_states["mains"] = np.where(
+                self.active["mains"], snr_db < limit + _MAINS_HYSTERESIS_DB, snr_db < limit
+            )
+        changes = []
+        for flag, state in new_states.items():
+            for c in np.nonzero(state != self.active[flag])[0]:
+                changes.append(FlagChange(int(c), flag, bool(state[c]), end_index))
+            self.last_active_index[flag] = np.where(state, end_index, self.last_active_index[flag])
+            self.active[flag] = state
+        self._block_rail[:] = 0
+        self._block_mains_sq[:] = 0
+        self._block_fill = 0
+        return changes
