@@ -134,10 +134,12 @@ class _CancellerState:
     gradient: np.ndarray  # complex, accumulated over the current block
     block_phase_rad: float  # phase of the fundamental at the first sample of the block
     omega_rad: float  # current fundamental, radians per sample
+    omega_var: float  # variance of that estimate
     offset_in_block: int
     weights_at_last_check: np.ndarray
     blocks_since_check: int
     block_power: np.ndarray  # sum of squared output over the current block, per channel
+    step_sq_power_sum: np.ndarray  # sum over blocks since the last check of step**2 * power
     smooth_power: np.ndarray  # block power, smoothed over about ten blocks
     power_floor: np.ndarray  # slowly rising minimum of block power (the quiet level)
 
@@ -177,13 +179,18 @@ class MainsCanceller:
     BLOCK_S = 0.01
     #: The frequency estimate is corrected from the rotation seen over this many blocks.
     CHECK_BLOCKS = 3
-    #: Fraction of the measured frequency error applied per check (loop gain).
-    FREQUENCY_GAIN = 0.8
+    #: Largest fraction of the measured frequency error applied per check.
+    MAX_GAIN = 0.8
+    #: The fastest mains drift the frequency tracker expects (Hz per second).
+    MAX_DRIFT_RATE_HZ_S = 0.03
     #: Power up to this many times the quiet level adapts at full speed: a mains residual
     #: while tracking stays below it, a contraction (100 times the rest power and more) not.
     QUIET_MARGIN = 10.0
     #: Smoothing of the block power before its floor is taken (per block).
     POWER_SMOOTHING = 0.1
+    #: The tracked frequency may go this many times ``drift_hz`` from nominal: a clamp right
+    #: at the drift limit would bias the estimate inwards when mains sits at the limit.
+    TRACKING_MARGIN = 1.5
     #: How fast the quiet-level estimate may rise, in seconds per doubling.
     FLOOR_DOUBLING_S = 10.0
 
@@ -211,6 +218,9 @@ class MainsCanceller:
         self._start_hz = self.mains_hz if start_hz is None else float(start_hz)
         # The quiet level may rise (electrode gel drying): let it double every FLOOR_DOUBLING_S.
         self._floor_growth = 2.0 ** (self.block_n / fs_hz / self.FLOOR_DOUBLING_S)
+        check_s = self.CHECK_BLOCKS * self.block_n / fs_hz
+        drift_per_check_hz = self.MAX_DRIFT_RATE_HZ_S * check_s
+        self._drift_var = (2 * math.pi * drift_per_check_hz / fs_hz) ** 2
         self.reset()
 
     def reset(self) -> None:
@@ -222,21 +232,23 @@ class MainsCanceller:
             gradient=np.zeros(shape, dtype=complex),
             block_phase_rad=0.0,
             omega_rad=2 * math.pi * start_hz / self.fs_hz,
+            omega_var=(2 * math.pi * self.drift_hz / self.fs_hz) ** 2,
             offset_in_block=0,
             weights_at_last_check=np.zeros(shape, dtype=complex),
             blocks_since_check=0,
             block_power=np.zeros(self.n_channels),
+            step_sq_power_sum=np.zeros(self.n_channels),
             smooth_power=np.full(self.n_channels, np.nan),
             power_floor=np.full(self.n_channels, np.inf),
         )
 
     @property
     def _min_hz(self) -> float:
-        return self.mains_hz - self.drift_hz
+        return self.mains_hz - self.TRACKING_MARGIN * self.drift_hz
 
     @property
     def _max_hz(self) -> float:
-        return self.mains_hz + self.drift_hz
+        return self.mains_hz + self.TRACKING_MARGIN * self.drift_hz
 
     @property
     def frequency_hz(self) -> float:
@@ -295,6 +307,7 @@ class MainsCanceller:
         quiet = self.QUIET_MARGIN * s.power_floor
         step = self.step * np.minimum(1.0, quiet / np.maximum(s.smooth_power, 1e-30))
         s.weights += step * s.gradient
+        s.step_sq_power_sum += step**2 * power
         s.gradient[:] = 0
         s.block_power[:] = 0
         s.block_phase_rad = (s.block_phase_rad + s.omega_rad * self.block_n) % (2 * math.pi)
@@ -308,14 +321,31 @@ class MainsCanceller:
         elapsed = s.blocks_since_check * self.block_n
         # Rotation of each harmonic's phasor since the last check, pooled over channels.
         turn = np.sum(s.weights * s.weights_at_last_check.conj(), axis=1)
-        strength = np.abs(turn)
+        # How much of that rotation is noise: each weight moved by LMS noise of variance
+        # elapsed * step**2 * power (per channel) since the last check.
+        increment_var = elapsed * s.step_sq_power_sum / max(s.blocks_since_check, 1)
+        magnitude_sq = np.abs(s.weights_at_last_check) ** 2
+        pooled = magnitude_sq.sum(axis=1)
         s.weights_at_last_check = s.weights.copy()
         s.blocks_since_check = 0
-        if not np.any(strength > 0):
+        s.step_sq_power_sum[:] = 0
+        usable = (pooled > 0) & (np.abs(turn) > 0)
+        if not np.any(usable):
             return
-        # Harmonic k turns k times as fast: each one votes for the fundamental's error.
-        votes = np.angle(turn) / (self.harmonics * elapsed)
-        error_rad = float(np.sum(votes * strength) / np.sum(strength))
-        omega = s.omega_rad + self.FREQUENCY_GAIN * error_rad
+        angle_var = (magnitude_sq @ increment_var)[usable] / (2 * pooled[usable] ** 2)
+        scale = self.harmonics[usable] * elapsed
+        # Harmonic k turns k times as fast: each one measures the fundamental's error, with a
+        # variance; combine them by inverse variance.
+        votes = np.angle(turn[usable]) / scale
+        votes_var = np.maximum(angle_var / scale**2, 1e-30)
+        measured = float(np.sum(votes / votes_var) / np.sum(1 / votes_var))
+        measured_var = float(1 / np.sum(1 / votes_var))
+        # Scalar Kalman filter on the frequency (a random walk at the largest plausible drift
+        # rate). The gain is capped: the weights lag the truth, and a full correction per check
+        # would overshoot.
+        s.omega_var += self._drift_var
+        gain = min(self.MAX_GAIN, s.omega_var / (s.omega_var + measured_var))
+        s.omega_var *= 1 - gain
+        omega = s.omega_rad + gain * measured
         lo, hi = (2 * math.pi * f / self.fs_hz for f in (self._min_hz, self._max_hz))
         s.omega_rad = min(max(omega, lo), hi)

@@ -14,6 +14,11 @@ Rules (the numbers are config values; see configs/default.toml):
   that of the active side; ``ratio_norm`` divides each side by its own MVC first. The rest
   baseline is subtracted in power (RMS envelope squared), because noise adds to EMG in power,
   not in amplitude: subtracting amplitudes under-states a 10 uV mirror on 3 uV of noise by 25 %.
+- Lag: ``mirror_onset.lag_ms`` is the difference of the detected onsets, known at once. A weak
+  signal is detected later on the same ramp than a strong one (+20 ms at 10 dB SNR on a 50 ms
+  ramp), so the trial's ``lag_ms`` is measured again, once half a second of both sides is in:
+  the delay between the times each side's envelope reaches half of its own early level, which
+  does not depend on how strong each side is.
 - Bimanual: without a cue, both sides strongly active (MVC rule, or ratio and threshold rule);
   a bimanual trial is not called a mirror.
 - A channel excluded by quality checks during the trial makes no mirror call; the trial says so.
@@ -35,6 +40,8 @@ __all__ = ["CueBook", "PairContext", "PairTracker", "grade_for"]
 log = logging.getLogger(__name__)
 
 SIDES = ("left", "right")
+#: The trial's lag is measured over this much of each side's rise (s).
+LAG_WINDOW_S = 0.5
 
 
 class PairContext(Protocol):
@@ -68,8 +75,12 @@ class PairContext(Protocol):
         """Quality flags active at or after ``index``."""
         ...
 
-    def channel_state(self, channel: int) -> tuple[bool, int | None, int | None]:
-        """(confirmed on, back-dated onset if confirmed, raw rise index if pending)."""
+    def raw_rise_at(self, channel: int, index: int) -> int | None:
+        """Where the channel's raw state last turned on, if it is on at sample ``index``."""
+        ...
+
+    def half_level_time(self, channel: int, onset: int, stop: int) -> float | None:
+        """When the envelope, rising near ``onset``, reaches half its level up to ``stop``."""
         ...
 
     def backdate(self, channel: int, rise_index: int) -> int:
@@ -168,6 +179,9 @@ class _Trial:
     offset_cumulative: tuple[float, float] | None = None
     finalize_at: int | None = None
     first_lag_ms: float | None = None
+    mirror_onset_index: int | None = None
+    lag_probe_at: int | None = None
+    lag_refined: bool = False
 
     @property
     def mirror_side(self) -> int:
@@ -211,12 +225,16 @@ class PairTracker:
         self._tail_n = round(mirror.tail_s * fs_hz)
         self._pre_n = round(mirror.pre_onset_s * fs_hz)
         self._min_active_n = round(mirror.min_active_s * fs_hz)
+        self._lag_window_n = round(LAG_WINDOW_S * fs_hz)
         self.reset()
 
     def reset(self) -> None:
         """Drop any trial in progress (after a gap or recalibration)."""
         self.trial: _Trial | None = None
         self._mirror_open: int | None = None  # active side of an unfinished mirror_onset
+        #: Back-dated onset of each side's confirmed activation (None when off), kept from the
+        #: transitions themselves so it is right at every decision, whatever the chunking.
+        self._onset_of: list[int | None] = [None, None]
 
     def side_of(self, channel: int) -> int:
         """0 for the left channel, 1 for the right one."""
@@ -234,6 +252,7 @@ class PairTracker:
         """
         out: list[tuple[dict, int]] = []
         side = self.side_of(tr.channel)
+        self._onset_of[side] = tr.index if tr.onset else None
         trial = self.trial
         if tr.onset:
             if trial is None:
@@ -256,12 +275,29 @@ class PairTracker:
         return out
 
     def advance(self, up_to: int, ctx: PairContext) -> list[tuple[dict, int]]:
-        """Publish a trial whose tail has ended at or before sample ``up_to``."""
+        """Refine the lag and publish a trial whose tail has ended, up to sample ``up_to``."""
         out: list[tuple[dict, int]] = []
         trial = self.trial
-        if trial is not None and trial.finalize_at is not None and trial.finalize_at <= up_to:
+        if trial is None:
+            return out
+        if trial.lag_probe_at is not None and trial.lag_probe_at <= up_to:
+            self._refine_lag(trial.lag_probe_at, ctx)
+        if trial.finalize_at is not None and trial.finalize_at <= up_to:
             self._finalize(trial.finalize_at, ctx, out)
         return out
+
+    def _refine_lag(self, stop: int, ctx: PairContext) -> None:
+        trial = self.trial
+        assert trial is not None
+        trial.lag_probe_at = None
+        if trial.lag_refined or trial.mirror_onset_index is None:
+            return
+        trial.lag_refined = True
+        a_ch, m_ch = self.channels[trial.active], self.channels[trial.mirror_side]
+        active_t = ctx.half_level_time(a_ch, trial.onset_index, stop)
+        mirror_t = ctx.half_level_time(m_ch, trial.mirror_onset_index, stop)
+        if active_t is not None and mirror_t is not None:
+            trial.first_lag_ms = 1000.0 * (mirror_t - active_t)
 
     # ---- trial life ------------------------------------------------------------------------
 
@@ -295,8 +331,8 @@ class PairTracker:
         out.append(
             (events.activation_onset(self.name, SIDES[active], trial.onset_t), tr.decided_index)
         )
-        confirmed, mirror_onset, _ = ctx.channel_state(m_ch)
-        if confirmed and mirror_onset is not None:
+        mirror_onset = self._onset_of[1 - active]
+        if mirror_onset is not None:
             if mirror_onset >= onset - self._pre_n:
                 self._mirror_on(mirror_onset, tr.decided_index, ctx, out)
             else:
@@ -307,12 +343,12 @@ class PairTracker:
     ) -> tuple[int, int]:
         other = 1 - side
         other_ch = self.channels[other]
-        confirmed, other_onset, other_rise = ctx.channel_state(other_ch)
-        if not confirmed:
+        other_onset = self._onset_of[other]
+        if other_onset is None:
+            other_rise = ctx.raw_rise_at(other_ch, tr.decided_index)
             if other_rise is None:
                 return side, tr.index
             other_onset = ctx.backdate(other_ch, other_rise)
-        assert other_onset is not None
         start = min(tr.index, other_onset)
         stop = tr.decided_index
         if stop <= start:
@@ -348,6 +384,8 @@ class PairTracker:
         lag_ms = 1000.0 * (t - trial.onset_t)
         if trial.first_lag_ms is None:
             trial.first_lag_ms = lag_ms
+            trial.mirror_onset_index = index
+            trial.lag_probe_at = max(trial.onset_index, index) + self._lag_window_n
         payload = events.mirror_onset(
             self.name, SIDES[trial.mirror_side], SIDES[trial.active], t, lag_ms
         )
@@ -386,6 +424,10 @@ class PairTracker:
         if trial.offset_index - trial.onset_index < self._min_active_n:
             log.debug("pair %s: activation shorter than min_active_s, no trial", self.name)
             return
+        if not trial.lag_refined:
+            self.trial = trial
+            self._refine_lag(decided, ctx)
+            self.trial = None
         active, mirror_side = trial.active, trial.mirror_side
         a_ch, m_ch = self.channels[active], self.channels[mirror_side]
         n = trial.offset_index - trial.onset_index + 1

@@ -82,6 +82,11 @@ class OnsetDetector:
     def reset(self) -> None:
         """Forget the state of every channel (all off)."""
         self.raw = np.zeros(self.n_channels, dtype=bool)
+        self.last_rise = np.full(self.n_channels, -1, dtype=np.int64)
+        self._piece_first = 0
+        self._piece_raw = np.zeros((0, self.n_channels), dtype=bool)
+        self._raw_before = self.raw.copy()
+        self._rise_before = self.last_rise.copy()
         self.confirmed = np.zeros(self.n_channels, dtype=bool)
         self._pending = [_Pending() for _ in range(self.n_channels)]
         #: Back-dated index of the current activation's onset, per channel (-1 when off).
@@ -103,9 +108,30 @@ class OnsetDetector:
             baseline=mean + self.cfg.baseline_sd * np.asarray(sd, dtype=float),
         )
 
-    def pending_rise(self, channel: int) -> int | None:
-        """Raw rise index of a channel that is above threshold but not yet confirmed."""
-        return self._pending[channel].rise_index
+    def raw_rise_at(self, channel: int, index: int) -> int | None:
+        """Where the raw state last turned on, if it is on at sample ``index``.
+
+        Parameters
+        ----------
+        channel : int
+            Channel.
+        index : int
+            Absolute index inside the chunk last processed.
+
+        Returns
+        -------
+        int | None
+            Absolute index of the rise, or None if the raw state is off at ``index``.
+        """
+        row = index - self._piece_first
+        column = self._piece_raw[: row + 1, channel]
+        if not column[-1]:
+            return None
+        previous = np.concatenate(([self._raw_before[channel]], column[:-1]))
+        rises = np.nonzero(column & ~previous)[0]
+        if len(rises):
+            return self._piece_first + int(rises[-1])
+        return int(self._rise_before[channel])
 
     def process(
         self, first_index: int, envelope: np.ndarray, hold: np.ndarray, history: History
@@ -145,6 +171,8 @@ class OnsetDetector:
 
         before = np.concatenate((self.raw[None, :], raw[:-1]), axis=0)
         t_rows, t_cols = np.nonzero(raw != before)
+        self._piece_first, self._piece_raw = first_index, raw
+        self._raw_before, self._rise_before = self.raw, self.last_rise.copy()
         self.raw = raw[-1].copy()
         last_index = first_index + n - 1
 
@@ -162,6 +190,7 @@ class OnsetDetector:
                 index = first_index + r
                 transitions.extend(self._expire(c, index - 1, history))
                 if raw[r, c]:
+                    self.last_rise[c] = index
                     if self.confirmed[c]:
                         pending.fall_index = None  # a short silence: same activation
                     else:

@@ -37,7 +37,7 @@ from detection.errors import MirrorScopeError
 from detection.events import Event
 from detection.filters import BandpassFilter, MainsCanceller, detect_mains_hz
 from detection.history import History
-from detection.mirror import SIDES, CueBook, PairTracker
+from detection.mirror import LAG_WINDOW_S, SIDES, CueBook, PairTracker
 from detection.onset import OnsetDetector, Thresholds
 from detection.quality import FlagChange, NonFiniteBridge, QualityMonitor
 
@@ -148,11 +148,30 @@ class _Context:
     def flags_since(self, channel: int, index: int) -> list[str]:
         return self._p._quality.flags_since(channel, index)
 
-    def channel_state(self, channel: int) -> tuple[bool, int | None, int | None]:
-        det = self._p._detector
-        confirmed = bool(det.confirmed[channel])
-        onset = int(det.onset_index[channel]) if confirmed else None
-        return confirmed, onset, det.pending_rise(channel)
+    def raw_rise_at(self, channel: int, index: int) -> int | None:
+        return self._p._detector.raw_rise_at(channel, index)
+
+    def half_level_time(self, channel: int, onset: int, stop: int) -> float | None:
+        history = self._p._env_history
+        start = onset - self._p._lag_lead_n
+        if start < history.start or stop < onset + 2:
+            return None
+        envelope = history.get(start, stop + 1)[:, channel]
+        excess = np.sqrt(np.maximum(envelope**2 - self.rest_power(channel), 0.0))
+        level = float(np.percentile(excess[onset - start :], 80))
+        if level <= 0:
+            return None
+        above = np.nonzero(excess >= 0.5 * level)[0]
+        if not len(above):
+            return None
+        i = int(above[0])
+        # Interpolate between the samples either side of the half-level crossing.
+        fraction = 0.0
+        if i > 0:
+            low, high = excess[i - 1], excess[i]
+            fraction = (0.5 * level - low) / (high - low) if high > low else 0.0
+            i -= 1
+        return self.t(start + i) + fraction / self._p.fs_hz
 
     def backdate(self, channel: int, rise_index: int) -> int:
         return self._p._detector.backdate(channel, rise_index, self._p._det_history)
@@ -224,10 +243,15 @@ class Pipeline:
                 self._tracker_of[ch] = tracker
         self._ctx = _Context(self)
 
+        # How far before a detected onset a rise may begin (the detector's back-dating reach).
+        self._lag_lead_n = self._detector.lookback_n
         capacity = (
-            self._detector.lookback_n + round(config.mirror.pre_onset_s * fs_hz) + 2 * PIECE_N
+            self._detector.lookback_n
+            + round((config.mirror.pre_onset_s + LAG_WINDOW_S) * fs_hz)
+            + 2 * PIECE_N
         )
         self._det_history = History(capacity, n)
+        self._env_history = History(capacity, n)
         self._cum_history = History(capacity, n)
         self._t_history = History(capacity, None)
         self._cumulative = np.zeros(n)
@@ -499,8 +523,8 @@ class Pipeline:
             first, bridged, nonfinite, amp, None if self._canceller is None else band - cleaned
         )
         keep = min(len(det), self._det_history.capacity)
-        self._det_history.skip_to(self.index - keep)
-        self._cum_history.skip_to(self.index - keep)
+        for history in (self._det_history, self._env_history, self._cum_history):
+            history.skip_to(self.index - keep)
         self._push_histories(det, amp)
         self._detector.reset()
         end_t = self._ctx.t(self.index - 1)
@@ -604,6 +628,7 @@ class Pipeline:
             self._cumulative = cumulative[-1].copy()
         keep = self._det_history.capacity
         self._det_history.push(det[-keep:])
+        self._env_history.push(amp[-keep:])
         self._cum_history.push(cumulative[-keep:])
 
     def _run(self, data: np.ndarray, timestamps: np.ndarray) -> ChunkResult:
