@@ -15,7 +15,16 @@ from typing import Protocol
 import numpy as np
 from scipy import signal
 
-__all__ = ["Envelope", "LowpassEnvelope", "RmsEnvelope", "TkeoEnvelope", "make_envelope"]
+from detection.filters import SosState
+
+__all__ = [
+    "Envelope",
+    "EnvelopePair",
+    "LowpassEnvelope",
+    "RmsEnvelope",
+    "TkeoEnvelope",
+    "make_envelope",
+]
 
 
 class Envelope(Protocol):
@@ -33,7 +42,11 @@ class Envelope(Protocol):
 
 
 class _MovingMean:
-    """Causal moving mean over ``window_n`` samples, exact across chunk boundaries."""
+    """Causal moving mean over ``window_n`` samples, carried across chunk boundaries.
+
+    The running sum is updated by what enters minus what leaves the window, so each call costs
+    in proportion to the chunk, not the window.
+    """
 
     def __init__(self, window_n: int, n_channels: int) -> None:
         self.window_n = window_n
@@ -41,17 +54,18 @@ class _MovingMean:
         self.reset()
 
     def reset(self) -> None:
-        self._tail = np.zeros((self.window_n - 1, self._n_channels))
+        self._tail = np.zeros((self.window_n, self._n_channels))
+        self._sum = np.zeros(self._n_channels)
 
     def process(self, values: np.ndarray) -> np.ndarray:
-        extended = np.concatenate((self._tail, values), axis=0)
-        # Cumulative sums are local to this call, so rounding error never grows with time.
-        cumulative = np.zeros((len(extended) + 1, values.shape[1]))
-        np.cumsum(extended, axis=0, out=cumulative[1:])
         n = self.window_n
-        means = (cumulative[n:] - cumulative[:-n]) / n
-        self._tail = extended[len(extended) - (n - 1) :]
-        return means
+        extended = np.concatenate((self._tail, values), axis=0)
+        change = extended[n:] - extended[:-n]  # entering minus leaving, per sample
+        sums = self._sum + np.cumsum(change, axis=0)
+        if len(sums):
+            self._sum = sums[-1]
+        self._tail = extended[len(extended) - n :]
+        return sums / n
 
 
 class RmsEnvelope:
@@ -138,7 +152,7 @@ class LowpassEnvelope:
         self, fs_hz: float, n_channels: int, cutoff_hz: float = 6.0, order: int = 2
     ) -> None:
         self.sos = signal.butter(order, cutoff_hz, btype="lowpass", fs=fs_hz, output="sos")
-        self._zi_shape = (self.sos.shape[0], 2, n_channels)
+        self._cascade = SosState(self.sos, n_channels)
         # The delay that matters for onsets is the one of slow changes: take it near DC.
         _, delay_samples = signal.group_delay(signal.sos2tf(self.sos), w=[cutoff_hz / 20], fs=fs_hz)
         self.group_delay_ms = float(1000.0 * delay_samples[0] / fs_hz)
@@ -146,12 +160,11 @@ class LowpassEnvelope:
 
     def reset(self) -> None:
         """Forget the state."""
-        self._zi = np.zeros(self._zi_shape)
+        self._cascade.reset()
 
     def process(self, chunk: np.ndarray) -> np.ndarray:
         """Return the envelope of a chunk."""
-        out, self._zi = signal.sosfilt(self.sos, np.abs(chunk), axis=0, zi=self._zi)
-        return np.maximum(out, 0.0)
+        return np.maximum(self._cascade.process(np.abs(chunk)), 0.0)
 
 
 def make_envelope(
@@ -188,3 +201,79 @@ def make_envelope(
     if method == "lowpass":
         return LowpassEnvelope(fs_hz, n_channels, lowpass_hz, lowpass_order)
     raise ValueError(f"envelope.method={method!r}: expected 'rms' or 'lowpass'")
+
+
+class EnvelopePair:
+    """The amplitude envelope and the detection envelope of one signal, computed together.
+
+    With the sliding RMS and TKEO (the defaults) both are windowed means, so one moving mean
+    over both sets of columns does the work of two (the pipeline's cost is mostly per call).
+
+    Parameters
+    ----------
+    fs_hz : float
+        Sampling rate.
+    n_channels : int
+        Number of channels.
+    method : {"rms", "lowpass"}
+        Amplitude envelope.
+    window_s : float
+        RMS and TKEO window.
+    lowpass_hz, lowpass_order : float, int
+        Low-pass envelope settings.
+    tkeo : bool
+        Detect on the TKEO envelope (else on the amplitude envelope itself).
+    """
+
+    def __init__(
+        self,
+        fs_hz: float,
+        n_channels: int,
+        *,
+        method: str,
+        window_s: float,
+        lowpass_hz: float,
+        lowpass_order: int,
+        tkeo: bool,
+    ) -> None:
+        self._n = n_channels
+        self.amplitude: Envelope = make_envelope(
+            method,
+            fs_hz,
+            n_channels=n_channels,
+            window_s=window_s,
+            lowpass_hz=lowpass_hz,
+            lowpass_order=lowpass_order,
+        )
+        self.detection: Envelope | None = (
+            TkeoEnvelope(fs_hz, n_channels, window_s) if tkeo else None
+        )
+        self._joint: _MovingMean | None = None
+        if isinstance(self.amplitude, RmsEnvelope) and isinstance(self.detection, TkeoEnvelope):
+            self._joint = _MovingMean(self.amplitude._mean.window_n, 2 * n_channels)
+        self.amplitude_delay_ms = self.amplitude.group_delay_ms
+        self.detection_delay_ms = (self.detection or self.amplitude).group_delay_ms
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the state."""
+        self.amplitude.reset()
+        if self.detection is not None:
+            self.detection.reset()
+        if self._joint is not None:
+            self._joint.reset()
+        self._last_two = np.zeros((2, self._n))
+
+    def process(self, chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(amplitude, detection)`` envelopes of a chunk."""
+        if self._joint is None:
+            amplitude = self.amplitude.process(chunk)
+            detection = amplitude if self.detection is None else self.detection.process(chunk)
+            return amplitude, detection
+        # Same arithmetic as RmsEnvelope and TkeoEnvelope, side by side.
+        x = np.concatenate((self._last_two, chunk), axis=0)
+        psi = x[1:-1] ** 2 - x[:-2] * x[2:]
+        self._last_two = x[-2:]
+        means = self._joint.process(np.concatenate((np.square(chunk), psi), axis=1))
+        both = np.sqrt(np.maximum(means, 0.0))
+        return both[:, : self._n], both[:, self._n :]

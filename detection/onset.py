@@ -162,7 +162,19 @@ class OnsetDetector:
         if n == 0:
             return np.zeros((0, self.n_channels), dtype=bool), []
         th = self.thresholds
-        rise = (envelope >= th.on) & ~hold
+        last_index = first_index + n - 1
+        at_or_above_on = envelope >= th.on
+        if not self.raw.any() and not at_or_above_on.any():
+            # Quiet chunk (the usual case at rest): nothing can rise, nothing is on.
+            raw = np.zeros((n, self.n_channels), dtype=bool)
+            self._piece_first, self._piece_raw = first_index, raw
+            self._raw_before, self._rise_before = self.raw, self.last_rise.copy()
+            transitions = []
+            for c, pending in enumerate(self._pending):
+                if pending.rise_index is not None or pending.fall_index is not None:
+                    transitions.extend(self._expire(c, last_index, history))
+            return raw, transitions
+        rise = at_or_above_on & ~hold
         fall = (envelope < th.off) & ~hold
         rows = np.arange(n)[:, None]
         last_event = np.maximum.accumulate(np.where(rise | fall, rows, -1), axis=0)
@@ -174,7 +186,6 @@ class OnsetDetector:
         self._piece_first, self._piece_raw = first_index, raw
         self._raw_before, self._rise_before = self.raw, self.last_rise.copy()
         self.raw = raw[-1].copy()
-        last_index = first_index + n - 1
 
         by_channel: dict[int, list[int]] = {}
         for r, c in zip(t_rows.tolist(), t_cols.tolist(), strict=True):

@@ -32,7 +32,7 @@ from detection.calibration import (
     rest_statistics,
 )
 from detection.config import Config, check_for_rate
-from detection.envelope import Envelope, RmsEnvelope, TkeoEnvelope, make_envelope
+from detection.envelope import EnvelopePair, RmsEnvelope
 from detection.errors import MirrorScopeError
 from detection.events import Event
 from detection.filters import BandpassFilter, MainsCanceller, detect_mains_hz
@@ -130,7 +130,7 @@ class _Context:
     def cumulative_power(self, channel: int, index: int) -> float:
         if index < 0:
             return 0.0
-        return float(self._p._cum_history.at(index)[channel])
+        return float(self._p._history.at(index)[2 * self._p.n_channels + channel])
 
     def rest_power(self, channel: int) -> float:
         cal = self._p._channel_cal[channel]
@@ -152,11 +152,11 @@ class _Context:
         return self._p._detector.raw_rise_at(channel, index)
 
     def half_level_time(self, channel: int, onset: int, stop: int) -> float | None:
-        history = self._p._env_history
+        history = self._p._history
         start = onset - self._p._lag_lead_n
         if start < history.start or stop < onset + 2:
             return None
-        envelope = history.get(start, stop + 1)[:, channel]
+        envelope = history.get(start, stop + 1)[:, self._p.n_channels + channel]
         excess = np.sqrt(np.maximum(envelope**2 - self.rest_power(channel), 0.0))
         level = float(np.percentile(excess[onset - start :], 80))
         if level <= 0:
@@ -174,7 +174,7 @@ class _Context:
         return self.t(start + i) + fraction / self._p.fs_hz
 
     def backdate(self, channel: int, rise_index: int) -> int:
-        return self._p._detector.backdate(channel, rise_index, self._p._det_history)
+        return self._p._detector.backdate(channel, rise_index, self._p._history)
 
 
 class Pipeline:
@@ -212,19 +212,18 @@ class Pipeline:
         self._bridge = NonFiniteBridge(n)
         self._bandpass = BandpassFilter(fs_hz, n, flt.highpass_hz, flt.lowpass_hz, flt.order)
         self._canceller: MainsCanceller | None = None
-        self._amp_env: Envelope = make_envelope(
-            env.method,
+        self._envelopes = EnvelopePair(
             fs_hz,
-            n_channels=n,
+            n,
+            method=env.method,
             window_s=env.window_s,
             lowpass_hz=env.lowpass_hz,
             lowpass_order=env.lowpass_order,
+            tkeo=det.tkeo,
         )
-        self._det_env: Envelope | None = TkeoEnvelope(fs_hz, n, env.window_s) if det.tkeo else None
         self._preview_env = RmsEnvelope(fs_hz, n, env.window_s)
         self._quality = QualityMonitor(fs_hz, n, config.quality)
-        delay_ms = (self._det_env or self._amp_env).group_delay_ms
-        self._detector = OnsetDetector(fs_hz, n, det, delay_ms)
+        self._detector = OnsetDetector(fs_hz, n, det, self._envelopes.detection_delay_ms)
         self.cues = CueBook(config.mirror.cue_window_s)
         self._trackers = [
             PairTracker(
@@ -250,9 +249,9 @@ class Pipeline:
             + round((config.mirror.pre_onset_s + LAG_WINDOW_S) * fs_hz)
             + 2 * PIECE_N
         )
-        self._det_history = History(capacity, n)
-        self._env_history = History(capacity, n)
-        self._cum_history = History(capacity, n)
+        # Per sample: detection envelope, amplitude envelope, cumulative squared amplitude
+        # envelope (columns [0, n), [n, 2n), [2n, 3n)); the detector reads the first block.
+        self._history = History(capacity, 3 * n)
         self._t_history = History(capacity, None)
         self._cumulative = np.zeros(n)
         self._warmup_n = round(det.warmup_s * fs_hz)
@@ -295,12 +294,12 @@ class Pipeline:
     @property
     def envelope_delay_ms(self) -> float:
         """Group delay of the amplitude envelope."""
-        return self._amp_env.group_delay_ms
+        return self._envelopes.amplitude_delay_ms
 
     @property
     def detection_delay_ms(self) -> float:
         """Group delay of the detection envelope."""
-        return (self._det_env or self._amp_env).group_delay_ms
+        return self._envelopes.detection_delay_ms
 
     # ---- commands (applied between chunks) --------------------------------------------------
 
@@ -337,10 +336,8 @@ class Pipeline:
         self._bandpass.reset()
         if self._canceller is not None:
             self._canceller.reset()
-        self._amp_env.reset()
+        self._envelopes.reset()
         self._preview_env.reset()
-        if self._det_env is not None:
-            self._det_env.reset()
         self._quality.reset()
         self._detector.reset()
         for tracker in self._trackers:
@@ -517,14 +514,12 @@ class Pipeline:
             mains_hz = None if mains_cfg == "off" else int(mains_cfg)
         self._make_canceller(mains_hz, start_hz)
         cleaned = self._canceller.process(band) if self._canceller is not None else band
-        amp = self._amp_env.process(cleaned)
-        det = self._det_env.process(cleaned) if self._det_env is not None else amp
+        amp, det = self._envelopes.process(cleaned)
         quality = self._quality.process(
             first, bridged, nonfinite, amp, None if self._canceller is None else band - cleaned
         )
-        keep = min(len(det), self._det_history.capacity)
-        for history in (self._det_history, self._env_history, self._cum_history):
-            history.skip_to(self.index - keep)
+        keep = min(len(det), self._history.capacity)
+        self._history.skip_to(self.index - keep)
         self._push_histories(det, amp)
         self._detector.reset()
         end_t = self._ctx.t(self.index - 1)
@@ -626,18 +621,15 @@ class Pipeline:
         cumulative = self._cumulative + np.cumsum(np.square(amp), axis=0)
         if len(cumulative):
             self._cumulative = cumulative[-1].copy()
-        keep = self._det_history.capacity
-        self._det_history.push(det[-keep:])
-        self._env_history.push(amp[-keep:])
-        self._cum_history.push(cumulative[-keep:])
+        keep = self._history.capacity
+        self._history.push(np.concatenate((det[-keep:], amp[-keep:], cumulative[-keep:]), axis=1))
 
     def _run(self, data: np.ndarray, timestamps: np.ndarray) -> ChunkResult:
         first = self.index
         n = len(data)
         bridged, nonfinite, band = self._front_end(data)
         cleaned = self._canceller.process(band) if self._canceller is not None else band
-        amp = self._amp_env.process(cleaned)
-        det = self._det_env.process(cleaned) if self._det_env is not None else amp
+        amp, det = self._envelopes.process(cleaned)
         if self._mvc is not None:
             channels, meter = self._mvc
             meter.process(amp[:, channels], np.ones((n, len(channels)), dtype=bool))
@@ -651,7 +643,7 @@ class Pipeline:
         hold = quality.hold.copy()
         warm_rows = max(0, min(n, self._warm_from - first))
         hold[:warm_rows] = True
-        above, transitions = self._detector.process(first, det, hold, self._det_history)
+        above, transitions = self._detector.process(first, det, hold, self._history)
 
         decided: list[tuple[dict[str, Any], int]] = [
             (self._flag_payload(change), change.index) for change in quality.changes

@@ -183,36 +183,63 @@ class QualityMonitor:
             self._last["not_rail"][:] = first_index - 1
             self._last["not_low"][:] = first_index - 1
             self._runs_start_pending = False
-        previous = np.concatenate((self._prev_sample[None, :], bridged[:-1]), axis=0)
-        self._prev_sample = bridged[-1].copy() if n else self._prev_sample
-        rail = ~nonfinite & (bridged == previous) & (np.abs(bridged) >= self.cfg.clip_min_uv)
-
-        since_rail = index - self._track("rail", rail, first_index)
-        rail_run = index - self._track("not_rail", ~rail, first_index)
-        saturated_now = rail & (rail_run >= self._saturation_n)
+        # Most chunks are clean: each check first asks whether anything could trip it, and
+        # skips the per-sample work (None stands for "false everywhere") when nothing could.
+        rail = None
+        if n and np.abs(bridged).max() >= self.cfg.clip_min_uv:
+            previous = np.concatenate((self._prev_sample[None, :], bridged[:-1]), axis=0)
+            rail = ~nonfinite & (bridged == previous) & (np.abs(bridged) >= self.cfg.clip_min_uv)
+            rail = rail if rail.any() else None
+        if n:
+            self._prev_sample = bridged[-1].copy()
+        saturated_now = self._run_at_least("not_rail", rail, index, self._saturation_n)
         states = {
-            "nan": index - self._track("nan", nonfinite, first_index) < self._settle_n,
-            "saturated": index - self._track("saturated", saturated_now, first_index)
-            < self._settle_n,
+            "nan": self._recent("nan", nonfinite if nonfinite.any() else None, index),
+            "saturated": self._recent("saturated", saturated_now, index),
+            "flat": None,
         }
-        if self._rest_mean_uv is not None:
-            low = envelope_uv < self.cfg.flat_ratio * self._rest_mean_uv
-            low_run = index - self._track("not_low", ~low, first_index)
-            flat_now = low & (low_run >= self._flat_n)
-            states["flat"] = index - self._track("flat", flat_now, first_index) < self._settle_n
-        else:
-            states["flat"] = np.zeros_like(rail)
+        rail_hold = self._recent("rail", rail, index)
+        if self._rest_mean_uv is not None and n:
+            limit = self.cfg.flat_ratio * self._rest_mean_uv
+            low = envelope_uv < limit if (envelope_uv.min(axis=0) < limit).any() else None
+            flat_now = self._run_at_least("not_low", low, index, self._flat_n)
+            states["flat"] = self._recent("flat", flat_now, index)
 
         changes: list[FlagChange] = []
-        excluded = np.zeros_like(rail)
+        excluded = np.zeros((n, self.n_channels), dtype=bool)
         for flag in _SAMPLE_FLAGS:
             state = states[flag]
+            if state is None and not self.active[flag].any():
+                continue
+            if state is None:
+                state = np.zeros_like(excluded)
             excluded |= state
             changes.extend(self._changes(flag, state, first_index))
-        changes.extend(self._block_checks(first_index, rail, mains_removed_uv))
+        changes.extend(self._block_checks(first_index, n, rail, mains_removed_uv))
         changes.sort(key=lambda ch: (ch.index, ch.channel, FLAGS.index(ch.flag)))
-        hold = excluded | (since_rail < self._settle_n)
+        hold = excluded if rail_hold is None else excluded | rail_hold
         return QualityResult(hold=hold, excluded=excluded, changes=changes)
+
+    def _recent(self, name: str, mask: np.ndarray | None, index: np.ndarray) -> np.ndarray | None:
+        """Per sample: was ``mask`` true within the last ``settle_s``? None if nowhere."""
+        if mask is not None:
+            return index - self._track(name, mask, int(index[0, 0])) < self._settle_n
+        last = self._last[name]
+        if not len(index) or (last + self._settle_n <= index[0, 0]).all():
+            return None
+        return index - last[None, :] < self._settle_n
+
+    def _run_at_least(
+        self, not_name: str, mask: np.ndarray | None, index: np.ndarray, run_n: int
+    ) -> np.ndarray | None:
+        """Per sample: ``mask`` has been true for ``run_n`` samples in a row. None if nowhere."""
+        if mask is None:
+            if len(index):
+                self._last[not_name][:] = index[-1, 0]
+            return None
+        run = index - self._track(not_name, ~mask, int(index[0, 0]))
+        out = mask & (run >= run_n)
+        return out if out.any() else None
 
     def flags_since(self, channel: int, start_index: int) -> list[str]:
         """Flags of a channel that were active at or after ``start_index``."""
@@ -248,14 +275,18 @@ class QualityMonitor:
         return out
 
     def _block_checks(
-        self, first_index: int, rail: np.ndarray, mains_removed_uv: np.ndarray | None
+        self,
+        first_index: int,
+        n: int,
+        rail: np.ndarray | None,
+        mains_removed_uv: np.ndarray | None,
     ) -> list[FlagChange]:
         changes: list[FlagChange] = []
         start = 0
-        n = len(rail)
         while start < n:
             stop = min(n, start + self._block_n - self._block_fill)
-            self._block_rail += rail[start:stop].sum(axis=0)
+            if rail is not None:
+                self._block_rail += rail[start:stop].sum(axis=0)
             if mains_removed_uv is not None:
                 self._block_mains_sq += np.square(mains_removed_uv[start:stop]).sum(axis=0)
             self._block_fill += stop - start

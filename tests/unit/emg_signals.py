@@ -95,6 +95,7 @@ def timestamps(n: int, t0: float = 1000.0, fs_hz: float = FS_HZ) -> np.ndarray:
 def mains(
     n: int,
     f0_hz: float,
+    *,
     amplitude_uv: float,
     fs_hz: float = FS_HZ,
     drift_hz: float = 0.0,

@@ -5,7 +5,7 @@ import pytest
 from emg_signals import FS_HZ, band_noise
 from scipy import signal
 
-from detection.envelope import LowpassEnvelope, RmsEnvelope, TkeoEnvelope
+from detection.envelope import EnvelopePair, LowpassEnvelope, RmsEnvelope, TkeoEnvelope
 from detection.filters import BandpassFilter, MainsCanceller, detect_mains_hz
 
 
@@ -153,3 +153,21 @@ def test_group_delays_are_reported_and_true():
         mid = np.argmax(out >= 20.0)
         delay_ms = (mid - np.argmax(ramp[:, 0] >= 20.0)) / 2.0
         assert delay_ms == pytest.approx(stage.group_delay_ms, abs=2.0)
+
+
+def test_joint_envelopes_equal_the_separate_ones():
+    rng = np.random.default_rng(6)
+    x = 20.0 * rng.standard_normal((3000, 4))
+    pair = EnvelopePair(
+        FS_HZ, 4, method="rms", window_s=0.05, lowpass_hz=6.0, lowpass_order=2, tkeo=True
+    )
+    amplitude, detection = zip(
+        *(pair.process(x[i : i + 37]) for i in range(0, 3000, 37)), strict=True
+    )
+    np.testing.assert_allclose(
+        np.concatenate(amplitude), RmsEnvelope(FS_HZ, 4).process(x), atol=1e-9
+    )
+    np.testing.assert_allclose(
+        np.concatenate(detection), TkeoEnvelope(FS_HZ, 4).process(x), atol=1e-9
+    )
+    assert pair.detection_delay_ms == TkeoEnvelope(FS_HZ, 4).group_delay_ms

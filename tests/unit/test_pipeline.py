@@ -68,7 +68,7 @@ def test_chunking_never_changes_the_output():
     bursts = [Burst(LEFT, 7.0, 2.0, 150.0, 0.1), Burst(RIGHT, 11.0, 1.5, 80.0, 0.05)]
     x = emg(16.0, bursts, mirror_of={RIGHT: (LEFT, 0.3, 0.02), LEFT: (RIGHT, 0.2, 0.05)}, seed=3)
     x[round(9.5 * FS_HZ) : round(9.52 * FS_HZ), 0] = np.nan
-    x += mains(len(x), 50.2, 10.0)[:, None].astype(np.float32)
+    x += mains(len(x), 50.2, amplitude_uv=10.0)[:, None].astype(np.float32)
     ts = timestamps(len(x))
 
     whole = Pipeline(Config(), FS_HZ, LABELS).process(x, ts)
@@ -107,7 +107,7 @@ def test_events_have_exactly_the_keys_of_the_design_contract():
 
 
 def test_calibration_status_reports_mains_and_rest_levels():
-    x = emg(8.0, []) + mains(round(8 * FS_HZ), 60.1, 8.0)[:, None].astype(np.float32)
+    x = emg(8.0, []) + mains(round(8 * FS_HZ), 60.1, amplitude_uv=8.0)[:, None].astype(np.float32)
     pipe, events, _ = run(x)
     (status,) = [p for p in of_kind(events, "status") if p["state"] == "calibrated"]
     assert status["mains_hz"] == 60
@@ -231,7 +231,7 @@ def test_ecg_mains_and_motion_without_contraction_make_no_mirror_call():
     n = round(60 * FS_HZ)
     x = emg(60.0, [], seed=9).astype(float)
     x += ecg(n, 40.0)[:, None]  # bilateral, simultaneous QRS
-    x += mains(n, 50.0, 20.0, drift_hz=0.5, drift_period_s=200.0)[:, None]
+    x += mains(n, 50.0, amplitude_uv=20.0, drift_hz=0.5, drift_period_s=200.0)[:, None]
     x += motion_bumps(n, 400.0)[:, None]
     _, events, _ = run(x.astype(np.float32))
     assert not of_kind(events, "mirror_onset")
@@ -243,7 +243,11 @@ def test_unilateral_contractions_among_artefacts_are_not_mirrors():
     n = round(40 * FS_HZ)
     bursts = [Burst(LEFT, float(o), 2.0, 150.0, 0.1) for o in (8, 14, 20, 26, 32)]
     x = emg(40.0, bursts, seed=10).astype(float)
-    x += ecg(n, 40.0)[:, None] + mains(n, 60.3, 15.0)[:, None] + motion_bumps(n, 300.0)[:, None]
+    x += (
+        ecg(n, 40.0)[:, None]
+        + mains(n, 60.3, amplitude_uv=15.0)[:, None]
+        + motion_bumps(n, 300.0)[:, None]
+    )
     _, events, _ = run(x.astype(np.float32))
     trials = of_kind(events, "trial")
     assert len(trials) == 5
