@@ -1,0 +1,242 @@
+"""``mirrorscope simulate``: a synthetic bilateral EMG patient on LSL, with cues and ground truth.
+
+Only the standard library is imported here; the simulator and pylsl are imported in :func:`run`,
+after :mod:`gui.cli` has chosen the LSL configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from collections.abc import Callable
+from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from acquisition.sim_outlet import SimulatorStreams
+
+#: Kept in step with acquisition.simulator (FS_RANGE_HZ, MAX_PAIRS, PRESETS) by a test; not
+#: imported from there because that would load numpy and scipy just to build --help.
+PRESET_NAMES = ("physiological", "congenital", "stroke", "demanding", "artefacts")
+FS_RANGE_HZ = (500.0, 10000.0)
+MAX_PAIRS = 64
+#: After --duration, the outlets stay open this long so consumers can fetch the last chunk.
+_LINGER_S = 0.5
+#: How often the main thread looks for a stop request.
+_POLL_S = 0.1
+_CUE_EXAMPLE = '{"cue":"left","pair":"FDI"} / {"cue":"rest"}'
+
+
+def _number(
+    kind: Callable[[str], float], low: float | None, high: float | None, strict_low: bool = False
+) -> Callable[[str], float]:
+    """Build an argparse ``type`` that parses a number and checks its range."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        too_low = low is not None and (value <= low if strict_low else value < low)
+        if too_low or (high is not None and value > high):
+            if high is None:
+                bound = f"> {low:g}" if strict_low else f">= {low:g}"
+            else:
+                bound = f"{low:g}-{high:g}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``mirrorscope simulate``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The sub-command's parser.
+    """
+    parser.add_argument(
+        "--preset", choices=PRESET_NAMES, default="congenital", help="patient (default %(default)s)"
+    )
+    parser.add_argument(
+        "--fs",
+        type=_number(float, *FS_RANGE_HZ),
+        default=2000.0,
+        metavar="HZ",
+        help="sampling rate, 500-10000 (default %(default)g)",
+    )
+    parser.add_argument(
+        "--pairs",
+        type=_number(int, 1, MAX_PAIRS),
+        default=1,
+        metavar="N",
+        help=f"homologous muscle pairs, 1-{MAX_PAIRS} (default %(default)s)",
+    )
+    parser.add_argument(
+        "--mains", type=int, choices=(50, 60), default=50, help="mains frequency (default 50)"
+    )
+    parser.add_argument(
+        "--seed", type=_number(int, 0, None), default=0, metavar="N", help="random seed"
+    )
+    parser.add_argument(
+        "--duration",
+        type=_number(float, 0.0, None, strict_low=True),
+        default=None,
+        metavar="S",
+        help="stop after S seconds of stream time (default: run until Ctrl-C)",
+    )
+    parser.add_argument("--name", default="MirrorScope-Sim", help="EMG stream name")
+    parser.add_argument(
+        "--source-id",
+        default=None,
+        metavar="ID",
+        help="EMG source_id (default mirrorscope-sim-NAME)",
+    )
+    parser.add_argument(
+        "--speed",
+        type=_number(float, 0.0, None, strict_low=True),
+        default=1.0,
+        metavar="X",
+        help="stream time per real time; time stamps stay exact (default 1)",
+    )
+    parser.add_argument(
+        "--initial-rest",
+        type=_number(float, 0.0, None),
+        default=6.0,
+        metavar="S",
+        help="pure rest before the first cue (default 6)",
+    )
+    faults = parser.add_argument_group("faults (for testing consumers)")
+    faults.add_argument(
+        "--jitter-ms",
+        type=_number(float, 0.0, None),
+        default=0.0,
+        metavar="MS",
+        help="SD of Gaussian time-stamp jitter",
+    )
+    faults.add_argument(
+        "--gap-every", type=_number(float, 0.0, None), default=0.0, metavar="S", help="gap period"
+    )
+    faults.add_argument(
+        "--gap", type=_number(float, 0.0, None), default=0.0, metavar="S", help="samples skipped"
+    )
+    faults.add_argument(
+        "--outage-every",
+        type=_number(float, 0.0, None),
+        default=0.0,
+        metavar="S",
+        help="outlet outage period",
+    )
+    faults.add_argument(
+        "--outage",
+        type=_number(float, 0.0, None),
+        default=0.0,
+        metavar="S",
+        help="time without an EMG outlet (same source_id after)",
+    )
+
+
+def _banner(streams: SimulatorStreams, args: argparse.Namespace) -> str:
+    p = streams.patient
+    labels = ", ".join(p.labels) if len(p.labels) <= 8 else f"{', '.join(p.labels[:6])}, ..."
+    scope = "LAN (visible on the network)" if args.lan else "local only (this machine)"
+    layer = f"layer {p.spec.layer}" if p.spec.layer else "no mirroring"
+    until = f"{args.duration:g} s of stream time" if args.duration else "until Ctrl-C"
+    return "\n".join(
+        (
+            f"MirrorScope simulator: preset {p.spec.name} ({layer}), seed {p.seed}; LSL {scope}",
+            f"  {p.spec.description}",
+            (
+                f"  EMG    {streams.name}: {p.fs_hz:g} Hz, {p.n_channels} channels ({labels}), "
+                f"float32 microvolts, source_id {streams.source_id}"
+            ),
+            f"  cues   {streams.cues_name}: markers like {_CUE_EXAMPLE}",
+            f"  truth  {streams.truth_name}: one JSON per finished trial",
+            f"  mains {p.mains_hz} Hz, speed {args.speed:g}x, {until}",
+        )
+    )
+
+
+class _StopRequest:
+    """A signal handler that records that the person asked to stop."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        self.requested = True
+
+
+def run(args: argparse.Namespace) -> int:
+    """Stream until Ctrl-C or ``--duration``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed options.
+
+    Returns
+    -------
+    int
+        0 after a clean stop.
+    """
+    from acquisition.sim_outlet import FaultPlan, SimulatorStreams
+    from acquisition.simulator import SimulatedPatient
+
+    faults = FaultPlan(
+        jitter_ms=args.jitter_ms,
+        gap_every_s=args.gap_every,
+        gap_s=args.gap,
+        outage_every_s=args.outage_every,
+        outage_s=args.outage,
+    )
+    faults.check()
+    patient = SimulatedPatient(
+        args.preset,
+        fs_hz=args.fs,
+        n_pairs=args.pairs,
+        mains_hz=args.mains,
+        seed=args.seed,
+        initial_rest_s=args.initial_rest,
+    )
+    streams = SimulatorStreams(
+        patient,
+        name=args.name,
+        source_id=args.source_id,
+        speed=args.speed,
+        duration_s=args.duration,
+        faults=faults,
+    )
+    # Ctrl-C, and a service manager's SIGTERM, stop cleanly even when the shell that started us
+    # in the background told this process to ignore SIGINT. The handler only raises a flag: an
+    # exception raised at an arbitrary point could leave the streaming thread's locks broken.
+    stop = _StopRequest()
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    started = time.monotonic()
+    try:
+        sys.stdout.write(_banner(streams, args) + "\n")
+        sys.stdout.flush()
+        streams.start()
+        while not stop.requested and not streams.wait(_POLL_S):
+            pass
+        linger_until = time.monotonic() + _LINGER_S
+        while not stop.requested and time.monotonic() < linger_until:
+            time.sleep(_POLL_S)
+    finally:
+        streams.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if stop.requested:
+        sys.stdout.write("interrupted\n")
+    seconds = streams.samples_done / patient.fs_hz
+    trials = len(patient.completed_trials(0, streams.samples_done))
+    sys.stdout.write(
+        f"stopped after {seconds:.1f} s of stream time ({time.monotonic() - started:.1f} s real), "
+        f"{trials} trials finished\n"
+    )
+    return 0
