@@ -191,10 +191,10 @@ class TrialTruth:
     active_amplitude_uv : float
         Plateau RMS amplitude of the active side's EMG above baseline.
     active_baseline_uv : float
-        Rest RMS of the active channel.
+        Rest RMS of the active channel's noise (mains hum, about 1 uV, comes on top).
     baseline_uv : float
-        Rest RMS of the mirror channel: compare ``mirror_amplitude_uv`` with it to know whether
-        the mirror was physically detectable.
+        Rest RMS of the mirror channel's noise: compare ``mirror_amplitude_uv`` with it to know
+        whether the mirror was physically detectable.
     force_fraction : float
         Force as a fraction of maximum voluntary contraction.
     complexity : float

@@ -193,6 +193,8 @@ class SimulatedPatient:
         numpy.ndarray
             float32 (n_samples, n_channels) in microvolts.
         """
+        if n_samples < 0:
+            raise SimulatorError(f"n_samples must be >= 0, got {n_samples}")
         out = np.empty((n_samples, self.n_channels), dtype=np.float32)
         filled = 0
         while filled < n_samples:

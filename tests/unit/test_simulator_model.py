@@ -9,6 +9,8 @@ from functools import cache
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import signal
 from scipy.ndimage import uniform_filter1d
 
@@ -63,6 +65,15 @@ def test_chunked_generation_equals_one_call(preset: str) -> None:
     parts.append(chunked.generate(41_001 - sum(sizes)))
     assert chunked.position == 41_001
     assert np.array_equal(np.vstack(parts), whole)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=9_000), max_size=8))
+def test_any_chunking_gives_the_same_samples(sizes: list[int]) -> None:
+    patient = SimulatedPatient("artefacts", seed=9)
+    parts = [patient.generate(n) for n in sizes]
+    whole = SimulatedPatient("artefacts", seed=9).generate(sum(sizes))
+    assert np.array_equal(np.vstack([*parts, whole[:0]]), whole)
 
 
 def test_reset_replays_the_same_samples() -> None:
