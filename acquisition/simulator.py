@@ -144,7 +144,9 @@ class SimulatedPatient:
         self._mains_gain_uv = rng.uniform(15.0, 30.0) if strong else rng.uniform(0.5, 1.5)
         self._mains_gain_uv *= rng.uniform(0.7, 1.3, n)
         self._mains_drift_hz = 0.5 if strong else 0.05
-        self._mains_period_s = float(rng.uniform(20.0, 60.0))
+        # Real grids drift over minutes (rarely faster than 0.01 Hz/s); a 2-5 min cycle of
+        # +-0.5 Hz (up to 0.026 Hz/s) is harsher than that and still realistic.
+        self._mains_period_s = float(rng.uniform(120.0, 300.0))
         # The arms see the heart's vector with opposite polarity; forearm ECG is tens of uV.
         polarity = np.where(np.arange(n) % 2 == 0, 1.0, -1.0)
         self._ecg_uv = rng.uniform(8.0, 25.0, n) * polarity

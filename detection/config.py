@@ -20,6 +20,7 @@ from typing import Any
 from detection.errors import MirrorScopeError
 
 __all__ = [
+    "AcquisitionConfig",
     "CalibrationConfig",
     "Config",
     "ConfigError",
@@ -142,6 +143,7 @@ class MirrorConfig:
     tail_s: float = _f(0.5, minimum=0.0, maximum=10.0)
     pre_onset_s: float = _f(0.05, minimum=0.0, maximum=1.0)
     cue_window_s: float = _f(3.0, minimum=0.0, maximum=60.0)
+    rest_cue_grace_s: float = _f(0.5, minimum=0.0, maximum=5.0)
     min_active_s: float = _f(0.1, minimum=0.0, maximum=10.0)
     bimanual_mvc_fraction: float = _f(0.2, minimum=0.0, maximum=1.0, exclusive_minimum=True)
     bimanual_min_ratio: float = _f(0.7, minimum=0.0, exclusive_minimum=True)
@@ -153,6 +155,7 @@ class CalibrationConfig:
     """Rest baseline and MVC."""
 
     rest_s: float = _f(5.0, minimum=1.0, maximum=600.0)
+    max_rest_ratio: float = _f(5.0, minimum=1.0)
     file: str = _f("")
     mvc_window_s: float = _f(0.5, minimum=0.05, maximum=10.0)
 
@@ -174,6 +177,7 @@ class QualityConfig:
     flat_ratio: float = _f(0.5, minimum=0.0, maximum=1.0)
     flat_s: float = _f(0.2, minimum=0.01, maximum=60.0)
     settle_s: float = _f(0.3, minimum=0.0, maximum=10.0)
+    motion_uv: float = _f(50.0, minimum=0.0, exclusive_minimum=True)
     min_mains_snr_db: float = _f(0.0, minimum=-60.0, maximum=60.0)
 
 
@@ -194,6 +198,17 @@ class OutputConfig:
 
 
 @dataclass(frozen=True)
+class AcquisitionConfig:
+    """How the live runner reads the stream."""
+
+    clock_sync: bool = _f(True)
+    dejitter: bool = _f(True)
+    gap_tolerance_s: float = _f(0.05, minimum=0.0, maximum=10.0, exclusive_minimum=True)
+    lost_after_s: float = _f(2.0, minimum=0.1, maximum=60.0)
+    display_s: float = _f(30.0, minimum=1.0, maximum=600.0)
+
+
+@dataclass(frozen=True)
 class Config:
     """A whole MirrorScope configuration."""
 
@@ -210,6 +225,7 @@ class Config:
     quality: QualityConfig = field(default_factory=QualityConfig)
     cues: CuesConfig = field(default_factory=CuesConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    acquisition: AcquisitionConfig = field(default_factory=AcquisitionConfig)
 
     def replace(self, section: str, **changes: Any) -> Config:
         """Return a copy with keys of one section changed (validated like a file).
@@ -242,6 +258,7 @@ _SECTIONS: dict[str, type] = {
     "quality": QualityConfig,
     "cues": CuesConfig,
     "output": OutputConfig,
+    "acquisition": AcquisitionConfig,
 }
 _REQUIRED_SECTIONS = ("stream", "pairs")
 

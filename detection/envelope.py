@@ -16,6 +16,7 @@ import numpy as np
 from scipy import signal
 
 from detection.filters import SosState
+from detection.windows import MovingMean
 
 __all__ = [
     "Envelope",
@@ -41,33 +42,6 @@ class Envelope(Protocol):
         ...
 
 
-class _MovingMean:
-    """Causal moving mean over ``window_n`` samples, carried across chunk boundaries.
-
-    The running sum is updated by what enters minus what leaves the window, so each call costs
-    in proportion to the chunk, not the window.
-    """
-
-    def __init__(self, window_n: int, n_channels: int) -> None:
-        self.window_n = window_n
-        self._n_channels = n_channels
-        self.reset()
-
-    def reset(self) -> None:
-        self._tail = np.zeros((self.window_n, self._n_channels))
-        self._sum = np.zeros(self._n_channels)
-
-    def process(self, values: np.ndarray) -> np.ndarray:
-        n = self.window_n
-        extended = np.concatenate((self._tail, values), axis=0)
-        change = extended[n:] - extended[:-n]  # entering minus leaving, per sample
-        sums = self._sum + np.cumsum(change, axis=0)
-        if len(sums):
-            self._sum = sums[-1]
-        self._tail = extended[len(extended) - n :]
-        return sums / n
-
-
 class RmsEnvelope:
     """Sliding RMS over a window.
 
@@ -83,7 +57,7 @@ class RmsEnvelope:
 
     def __init__(self, fs_hz: float, n_channels: int, window_s: float = 0.05) -> None:
         window_n = max(2, round(window_s * fs_hz))
-        self._mean = _MovingMean(window_n, n_channels)
+        self._mean = MovingMean(window_n, n_channels)
         #: A causal window of N samples delays a slow change by (N - 1) / 2 samples.
         self.group_delay_ms = 1000.0 * (window_n - 1) / 2 / fs_hz
 
@@ -115,7 +89,7 @@ class TkeoEnvelope:
 
     def __init__(self, fs_hz: float, n_channels: int, window_s: float = 0.05) -> None:
         window_n = max(2, round(window_s * fs_hz))
-        self._mean = _MovingMean(window_n, n_channels)
+        self._mean = MovingMean(window_n, n_channels)
         self._n_channels = n_channels
         self.group_delay_ms = 1000.0 * ((window_n - 1) / 2 + 1) / fs_hz
         self.reset()
@@ -248,9 +222,9 @@ class EnvelopePair:
         self.detection: Envelope | None = (
             TkeoEnvelope(fs_hz, n_channels, window_s) if tkeo else None
         )
-        self._joint: _MovingMean | None = None
+        self._joint: MovingMean | None = None
         if isinstance(self.amplitude, RmsEnvelope) and isinstance(self.detection, TkeoEnvelope):
-            self._joint = _MovingMean(self.amplitude._mean.window_n, 2 * n_channels)
+            self._joint = MovingMean(self.amplitude._mean.window_n, 2 * n_channels)
         self.amplitude_delay_ms = self.amplitude.group_delay_ms
         self.detection_delay_ms = (self.detection or self.amplitude).group_delay_ms
         self.reset()

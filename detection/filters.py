@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal
 
+from detection.windows import MovingMean
+
 __all__ = [
     "BandpassFilter",
     "MainsCanceller",
@@ -183,7 +185,12 @@ class _CancellerState:
     offset_in_block: int
     phasors_at_last_check: np.ndarray  # complex (K, n_channels)
     blocks_since_check: int
-    block_power: np.ndarray  # sum of squared output over the current block, per channel
+    block_power: np.ndarray  # sum of squared input over the current block, per channel
+    block_error_power: np.ndarray  # sum of squared (ungated) output, per channel
+    calm_blocks: np.ndarray  # blocks in a row each channel adapted at full speed
+    block_gate: np.ndarray  # sum of the gate over the current block, per channel
+    gated_blocks: np.ndarray  # blocks in a row each channel's input was below the mains
+    blocks_done: int  # blocks since the last reset
     step_sq_power_sum: np.ndarray  # sum over blocks since the last check of step**2 * power
     smooth_power: np.ndarray | None  # block power, smoothed over about ten blocks
     power_floor: np.ndarray | None  # slowly rising minimum of smoothed power (quiet level)
@@ -205,8 +212,11 @@ class MainsCanceller:
     every harmonic with the fundamental 0.5 Hz off nominal, and while it wanders +-0.5 Hz at up
     to about 0.03 Hz/s.
 
-    Strong EMG is noise to the canceller; adaptation slows in proportion to how far a channel is
-    above its quiet level, so a contraction leaves no mains residue behind it.
+    Strong EMG is noise to the canceller; adaptation slows in proportion to how far a channel's
+    input is above its quiet level, so a contraction leaves no mains residue behind it, and only
+    quiet channels vote on the frequency. The subtraction never exceeds what the input holds,
+    so a channel that goes flat (a lifted electrode) stays flat instead of showing the mains
+    estimate.
 
     Weights are updated at block boundaries counted from the first sample ever processed, so the
     output does not depend on how the input was chunked.
@@ -248,6 +258,16 @@ class MainsCanceller:
     TRACKING_MARGIN = 1.5
     #: How fast the quiet-level estimate may rise, in seconds per doubling.
     FLOOR_DOUBLING_S = 10.0
+    #: The step starts this many times larger after a reset ...
+    START_BOOST = 8.0
+    #: ... and settles with this time constant (s).
+    START_BOOST_S = 0.25
+    #: A channel votes on the frequency after this many calm blocks in a row (0.5 s).
+    CALM_BLOCKS = 25
+    #: Full subtraction while the input's RMS is at least this fraction of the mains RMS.
+    GATE_FRACTION = 0.5
+    #: Longest time a gated channel's weights stay frozen (s).
+    FREEZE_S = 2.0
 
     def __init__(
         self,
@@ -273,9 +293,13 @@ class MainsCanceller:
         self._start_hz = self.mains_hz if start_hz is None else float(start_hz)
         # The quiet level may rise (electrode gel drying): let it double every FLOOR_DOUBLING_S.
         self._floor_growth = 2.0 ** (self.block_n / fs_hz / self.FLOOR_DOUBLING_S)
+        self._boost_blocks = self.START_BOOST_S * fs_hz / self.block_n
+        self._freeze_blocks = round(self.FREEZE_S * fs_hz / self.block_n)
         check_s = self.CHECK_BLOCKS * self.block_n / fs_hz
         drift_per_check_hz = self.MAX_DRIFT_RATE_HZ_S * check_s
         self._drift_var = (2 * math.pi * drift_per_check_hz / fs_hz) ** 2
+        # One mains period: over it the RMS of any mix of harmonics does not depend on phase.
+        self._gate_n = max(1, round(fs_hz / self.mains_hz))
         self._omega_limits = tuple(
             2 * math.pi * (self.mains_hz + sign * self.TRACKING_MARGIN * self.drift_hz) / fs_hz
             for sign in (-1, 1)
@@ -299,11 +323,18 @@ class MainsCanceller:
             phasors_at_last_check=np.zeros((k, self.n_channels), dtype=complex),
             blocks_since_check=0,
             block_power=np.zeros(self.n_channels),
+            block_error_power=np.zeros(self.n_channels),
+            calm_blocks=np.zeros(self.n_channels, dtype=int),
+            block_gate=np.zeros(self.n_channels),
+            gated_blocks=np.zeros(self.n_channels, dtype=int),
+            blocks_done=0,
             step_sq_power_sum=np.zeros(self.n_channels),
             smooth_power=None,
             power_floor=None,
         )
         self._s.block_reference = self._reference_for_block()
+        self._input_rms = MovingMean(self._gate_n, self.n_channels)
+        self._mains_rms = np.zeros(self.n_channels)
 
     @property
     def frequency_hz(self) -> float:
@@ -338,14 +369,30 @@ class MainsCanceller:
         start = 0
         n = len(chunk)
         s = self._s
+        #: Per sample of the last chunk: the fraction of the mains estimate subtracted (1 unless
+        #: the input fell below it).
+        self.gate = np.ones_like(out)
+        squares = np.square(chunk)
+        # Never remove more mains than the input holds: where the input's RMS over one mains
+        # period falls below the mains being removed (a lifted electrode, a disconnected lead),
+        # the subtraction shrinks with it instead of writing the estimate into a flat channel.
+        input_rms = np.sqrt(np.maximum(self._input_rms.process(squares), 0.0))
         while start < n:
             offset = s.offset_in_block
             stop = min(n, start + self.block_n - offset)
             reference = s.block_reference[offset : offset + stop - start]
-            error = chunk[start:stop] - reference @ s.weights
+            mains = reference @ s.weights
+            limit = self.GATE_FRACTION * self._mains_rms
+            gate = np.minimum(input_rms[start:stop] / np.maximum(limit, 1e-12), 1.0)
+            self.gate[start:stop] = gate
+            s.block_gate += gate.sum(axis=0)
+            error = chunk[start:stop] - gate * mains
             out[start:stop] = error
-            s.gradient += reference.T @ error
-            s.block_power += np.einsum("ij,ij->j", error, error)
+            # Learn from the ungated error, so the weights follow what really is there.
+            residual = chunk[start:stop] - mains
+            s.gradient += reference.T @ residual
+            s.block_power += squares[start:stop].sum(axis=0)
+            s.block_error_power += np.einsum("ij,ij->j", residual, residual)
             s.offset_in_block += stop - start
             if s.offset_in_block == self.block_n:
                 self._end_block()
@@ -369,18 +416,38 @@ class MainsCanceller:
         # the channel is above its quiet level, so a contraction does not disturb the learned
         # mains (the weights then jitter no more than they do at rest).
         power = s.block_power / self.block_n
+        # A channel whose input fell below the mains being removed (a lifted electrode) teaches
+        # nothing: its weights and quiet level are frozen, so when the electrode is back the
+        # old estimate applies at once. After FREEZE_S it learns again (mains may really have
+        # gone, e.g. an amplifier switched to battery).
+        gated = s.block_gate / self.block_n < 0.5
+        s.gated_blocks = np.where(gated, s.gated_blocks + 1, 0)
+        frozen = gated & (s.gated_blocks <= self._freeze_blocks)
         if s.smooth_power is None or s.power_floor is None:
             s.smooth_power = power
             s.power_floor = power
         else:
-            s.smooth_power = s.smooth_power + self.POWER_SMOOTHING * (power - s.smooth_power)
-            s.power_floor = np.minimum(s.smooth_power, s.power_floor * self._floor_growth)
-        ratio = self.QUIET_MARGIN * s.power_floor / np.maximum(s.smooth_power, 1e-30)
-        step = self.step * np.minimum(ratio, 1.0)
+            smooth = s.smooth_power + self.POWER_SMOOTHING * (power - s.smooth_power)
+            s.smooth_power = np.where(frozen, s.smooth_power, smooth)
+            floor = np.minimum(s.smooth_power, s.power_floor * self._floor_growth)
+            s.power_floor = np.where(frozen, s.power_floor, floor)
+        # The block's own power counts at once (a burst must not get a few full-speed blocks
+        # while the smoothed power catches up); the smoothed power keeps it slow afterwards.
+        loud = np.maximum(np.maximum(power, s.smooth_power), 1e-30)
+        ratio = self.QUIET_MARGIN * s.power_floor / loud
+        # Gear shifting: a large step right after a (re)start converges within the warm-up,
+        # then it settles to the step that gives the configured notch width.
+        boost = 1.0 + (self.START_BOOST - 1.0) * math.exp(-s.blocks_done / self._boost_blocks)
+        s.blocks_done += 1
+        step = np.where(frozen, 0.0, self.step * boost * np.minimum(ratio, 1.0))
+        s.calm_blocks = np.where((ratio >= 1.0) & ~gated, s.calm_blocks + 1, 0)
         s.weights += step * s.gradient
-        s.step_sq_power_sum += step * step * power
+        self._mains_rms = np.sqrt(0.5 * np.sum(s.weights**2, axis=0))
+        s.step_sq_power_sum += step * step * s.block_error_power / self.block_n
         s.gradient = np.zeros_like(s.gradient)
         s.block_power = np.zeros_like(power)
+        s.block_error_power = np.zeros_like(power)
+        s.block_gate = np.zeros_like(power)
         s.block_phase_rad = (s.block_phase_rad + s.omega_rad * self.block_n) % (2 * math.pi)
         s.offset_in_block = 0
         s.blocks_since_check += 1
@@ -392,12 +459,15 @@ class MainsCanceller:
         s = self._s
         elapsed = s.blocks_since_check * self.block_n
         phasors = self._phasors()
+        # Only channels that have been quiet for a while vote: a contraction, a saturated rail
+        # or the re-learning after one turns the weights for reasons other than frequency.
+        voting = s.calm_blocks >= self.CALM_BLOCKS
         # Rotation of each harmonic's phasor since the last check, pooled over channels.
-        turn = np.sum(phasors * s.phasors_at_last_check.conj(), axis=1)
+        turn = (phasors * s.phasors_at_last_check.conj()) @ voting
         # How much of that rotation is noise: each weight moved by LMS noise of variance
         # elapsed * step**2 * power (per channel) since the last check.
         increment_var = elapsed * s.step_sq_power_sum / s.blocks_since_check
-        magnitude_sq = np.abs(s.phasors_at_last_check) ** 2
+        magnitude_sq = np.abs(s.phasors_at_last_check) ** 2 * voting
         pooled = magnitude_sq.sum(axis=1)
         s.phasors_at_last_check = phasors
         s.blocks_since_check = 0

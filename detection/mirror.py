@@ -139,12 +139,16 @@ class CueBook:
     window_s : float
         A cue decides the active side of onsets up to this long after it (or after the end of
         the last activation it decided).
+    rest_grace_s : float
+        A rest cue takes effect this long after it appears: people need a reaction time to
+        stop, and a movement begun in that time still belongs to the cue before.
     """
 
     _KEEP = 64
 
-    def __init__(self, window_s: float) -> None:
+    def __init__(self, window_s: float, rest_grace_s: float = 0.5) -> None:
         self.window_s = window_s
+        self.rest_grace_s = rest_grace_s
         self._cues: list[_Cue] = []
 
     def add(self, t: float, side: str, pair: str | None) -> None:
@@ -157,6 +161,8 @@ class CueBook:
         """The cue in force for a pair at time ``t``, if any."""
         for cue in reversed(self._cues):
             if cue.t > t or (cue.pair is not None and cue.pair != pair):
+                continue
+            if cue.side == "rest" and t - cue.t < self.rest_grace_s:
                 continue
             return cue if t - cue.last_use_t <= self.window_s else None
         return None
@@ -344,6 +350,10 @@ class PairTracker:
         other = 1 - side
         other_ch = self.channels[other]
         other_onset = self._onset_of[other]
+        if other_onset is not None and other_onset < tr.index - self._pre_n:
+            # The other side was already on before this movement began: not a joint start,
+            # so the side that moves now is the active one (the trial notes the other side).
+            return side, tr.index
         if other_onset is None:
             other_rise = ctx.raw_rise_at(other_ch, tr.decided_index)
             if other_rise is None:

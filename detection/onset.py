@@ -174,8 +174,12 @@ class OnsetDetector:
                 if pending.rise_index is not None or pending.fall_index is not None:
                     transitions.extend(self._expire(c, last_index, history))
             return raw, transitions
+        # Hold means nothing new is decided: an activation in progress cannot end (its state is
+        # frozen), and a channel that is not active cannot start one (it is kept off, so a
+        # transient at the start of a hold cannot be confirmed during it).
+        idle_hold = hold & ~self.confirmed
         rise = at_or_above_on & ~hold
-        fall = (envelope < th.off) & ~hold
+        fall = ((envelope < th.off) & ~hold) | idle_hold
         rows = np.arange(n)[:, None]
         last_event = np.maximum.accumulate(np.where(rise | fall, rows, -1), axis=0)
         cols = np.arange(self.n_channels)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy import signal
 
 from detection import events
 from detection.calibration import (
@@ -35,11 +36,11 @@ from detection.config import Config, check_for_rate
 from detection.envelope import EnvelopePair, RmsEnvelope
 from detection.errors import MirrorScopeError
 from detection.events import Event
-from detection.filters import BandpassFilter, MainsCanceller, detect_mains_hz
+from detection.filters import BandpassFilter, MainsCanceller, SosState, detect_mains_hz
 from detection.history import History
 from detection.mirror import LAG_WINDOW_S, SIDES, CueBook, PairTracker
 from detection.onset import OnsetDetector, Thresholds
-from detection.quality import FlagChange, NonFiniteBridge, QualityMonitor
+from detection.quality import FlagChange, NonFiniteBridge, QualityInputs, QualityMonitor
 
 __all__ = ["ChannelMapError", "ChunkResult", "Pipeline", "resolve_pairs"]
 
@@ -49,6 +50,20 @@ log = logging.getLogger(__name__)
 PIECE_N = 1024
 #: At least this fraction of the rest (after warm-up) must be usable on every channel.
 MIN_USABLE_REST_FRACTION = 0.5
+#: Lower edge of the motion-artefact band (its upper edge is the EMG band's lower edge).
+MOTION_LOW_HZ = 1.0
+#: The canceller's gate counts as closing below this.
+GATE_OPEN = 0.999
+
+
+@dataclass
+class _FrontEnd:
+    """The first stages' output for one chunk."""
+
+    bridged: np.ndarray
+    nonfinite: np.ndarray
+    band: np.ndarray
+    motion: np.ndarray
 
 
 class ChannelMapError(MirrorScopeError):
@@ -211,6 +226,11 @@ class Pipeline:
 
         self._bridge = NonFiniteBridge(n)
         self._bandpass = BandpassFilter(fs_hz, n, flt.highpass_hz, flt.lowpass_hz, flt.order)
+        # Below the EMG band: where movement artefacts live (quality's motion check).
+        self._motion_band = SosState(
+            signal.butter(2, [MOTION_LOW_HZ, flt.highpass_hz], "bandpass", fs=fs_hz, output="sos"),
+            n,
+        )
         self._canceller: MainsCanceller | None = None
         self._envelopes = EnvelopePair(
             fs_hz,
@@ -224,7 +244,7 @@ class Pipeline:
         self._preview_env = RmsEnvelope(fs_hz, n, env.window_s)
         self._quality = QualityMonitor(fs_hz, n, config.quality)
         self._detector = OnsetDetector(fs_hz, n, det, self._envelopes.detection_delay_ms)
-        self.cues = CueBook(config.mirror.cue_window_s)
+        self.cues = CueBook(config.mirror.cue_window_s, config.mirror.rest_cue_grace_s)
         self._trackers = [
             PairTracker(
                 name,
@@ -334,6 +354,7 @@ class Pipeline:
         """
         self._bridge.reset()
         self._bandpass.reset()
+        self._motion_band.reset()
         if self._canceller is not None:
             self._canceller.reset()
         self._envelopes.reset()
@@ -472,16 +493,35 @@ class Pipeline:
             results.append(self._process_piece(data[needed:], timestamps[needed:])[0])
         return results
 
-    def _front_end(self, data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _front_end(self, data: np.ndarray) -> _FrontEnd:
         bridged, nonfinite = self._bridge.process(data)
-        return bridged, nonfinite, self._bandpass.process(bridged)
+        return _FrontEnd(
+            bridged=bridged,
+            nonfinite=nonfinite,
+            band=self._bandpass.process(bridged),
+            motion=self._motion_band.process(bridged),
+        )
+
+    def _quality_inputs(
+        self, front: _FrontEnd, cleaned: np.ndarray, amp: np.ndarray
+    ) -> QualityInputs:
+        canceller = self._canceller
+        return QualityInputs(
+            bridged=front.bridged,
+            nonfinite=front.nonfinite,
+            envelope_uv=amp,
+            mains_removed_uv=None if canceller is None else front.band - cleaned,
+            motion_uv=front.motion,
+            gate_closing=None if canceller is None else canceller.gate < GATE_OPEN,
+        )
 
     def _calibrate_part(
         self, data: np.ndarray, timestamps: np.ndarray, *, finish: bool
     ) -> ChunkResult:
         first = self.index
-        bridged, nonfinite, band = self._front_end(data)
-        self._rest_buffer.append((bridged, nonfinite, band, timestamps.copy()))
+        front = self._front_end(data)
+        self._rest_buffer.append((front, timestamps.copy()))
+        band = front.band
         preview = self._preview_env.process(band)
         self._t_history.push(timestamps)
         self.index += len(data)
@@ -500,9 +540,15 @@ class Pipeline:
         return result
 
     def _finish_calibration(self) -> list[Event]:
-        bridged, nonfinite, band, stamps = (
-            np.concatenate(parts) for parts in zip(*self._rest_buffer, strict=True)
+        fronts = [part for part, _ in self._rest_buffer]
+        front = _FrontEnd(
+            **{
+                name: np.concatenate([getattr(f, name) for f in fronts])
+                for name in ("bridged", "nonfinite", "band", "motion")
+            }
         )
+        stamps = np.concatenate([part for _, part in self._rest_buffer])
+        band = front.band
         self._rest_buffer.clear()
         first = self._rest_start
         warm_n = min(self._warmup_n, len(band) // 2)
@@ -515,9 +561,7 @@ class Pipeline:
         self._make_canceller(mains_hz, start_hz)
         cleaned = self._canceller.process(band) if self._canceller is not None else band
         amp, det = self._envelopes.process(cleaned)
-        quality = self._quality.process(
-            first, bridged, nonfinite, amp, None if self._canceller is None else band - cleaned
-        )
+        quality = self._quality.process(first, self._quality_inputs(front, cleaned, amp))
         keep = min(len(det), self._history.capacity)
         self._history.skip_to(self.index - keep)
         self._push_histories(det, amp)
@@ -538,14 +582,16 @@ class Pipeline:
         ]
         needed = MIN_USABLE_REST_FRACTION * (len(band) - warm_n)
         poor = [self.labels[i] for i in np.nonzero(count < needed)[0]]
-        if poor:
+        restless = [] if poor else self._restless_channels(amp, usable)
+        if poor or restless:
+            reason = "too few usable rest samples" if poor else "movement during rest"
             out.append(
                 self._event(
                     events.status(
                         "calibration_failed",
                         t=end_t,
-                        reason="too few usable rest samples",
-                        channels=poor,
+                        reason=reason,
+                        channels=poor or restless,
                     ),
                     self.index - 1,
                 )
@@ -584,6 +630,22 @@ class Pipeline:
             )
         )
         return out
+
+    def _restless_channels(self, amp: np.ndarray, usable: np.ndarray) -> list[str]:
+        """Channels whose "rest" held a contraction: its peaks far above its quietest part.
+
+        The quiet part (10th percentile) is the reference, so a movement filling most of the
+        window is caught too. Measured on the simulator: true rests stay below 3.5 (ECG and
+        mains included), rests with a movement in them reach 40 to 190.
+        """
+        limit = self.config.calibration.max_rest_ratio
+        restless = []
+        for i, label in enumerate(self.labels):
+            values = amp[usable[:, i], i]
+            low, high = np.percentile(values, [10, 99])
+            if low > 0 and high > limit * low:
+                restless.append(label)
+        return restless
 
     def _make_canceller(self, mains_hz: int | None, start_hz: float | None = None) -> None:
         if mains_hz is None:
@@ -627,15 +689,14 @@ class Pipeline:
     def _run(self, data: np.ndarray, timestamps: np.ndarray) -> ChunkResult:
         first = self.index
         n = len(data)
-        bridged, nonfinite, band = self._front_end(data)
+        front = self._front_end(data)
+        band = front.band
         cleaned = self._canceller.process(band) if self._canceller is not None else band
         amp, det = self._envelopes.process(cleaned)
         if self._mvc is not None:
             channels, meter = self._mvc
             meter.process(amp[:, channels], np.ones((n, len(channels)), dtype=bool))
-        quality = self._quality.process(
-            first, bridged, nonfinite, amp, None if self._canceller is None else band - cleaned
-        )
+        quality = self._quality.process(first, self._quality_inputs(front, cleaned, amp))
         self._t_history.push(timestamps)
         self._push_histories(det, amp)
         self.index += n

@@ -16,7 +16,14 @@ Per-second conditions (decided at each whole second counted from the start):
 - ``clipping``: more than ``clipping_fraction`` of the second's samples at the rail.
 - ``mains``: the rest EMG level over the mains component removed is below ``min_mains_snr_db``.
 
-The last two are reported but do not exclude the channel.
+The last two are reported but do not exclude the channel. Two more conditions hold the
+detector (no onset or offset can be decided) without excluding the channel:
+
+- ``motion``: the 1-20 Hz band of the raw signal beyond ``motion_uv`` and beyond the EMG
+  envelope itself (a movement artefact: large, brief, below the EMG band; forearm ECG stays
+  well under it); also reported as a flag.
+- the mains canceller's gate closing: the input fell below the mains being removed (an
+  electrode lifting off), until the ``flat`` check confirms it.
 """
 
 from __future__ import annotations
@@ -28,11 +35,18 @@ import numpy as np
 from detection.config import QualityConfig
 from detection.history import NEVER, last_true_index
 
-__all__ = ["EXCLUDING_FLAGS", "FLAGS", "FlagChange", "NonFiniteBridge", "QualityMonitor"]
+__all__ = [
+    "EXCLUDING_FLAGS",
+    "FLAGS",
+    "FlagChange",
+    "NonFiniteBridge",
+    "QualityInputs",
+    "QualityMonitor",
+]
 
-FLAGS = ("nan", "saturated", "flat", "clipping", "mains")
+FLAGS = ("nan", "saturated", "flat", "motion", "clipping", "mains")
 EXCLUDING_FLAGS = frozenset({"nan", "saturated", "flat"})
-_SAMPLE_FLAGS = ("nan", "saturated", "flat")
+_SAMPLE_FLAGS = ("nan", "saturated", "flat", "motion")
 _MAINS_HYSTERESIS_DB = 3.0
 
 
@@ -95,6 +109,24 @@ class NonFiniteBridge:
 
 
 @dataclass
+class QualityInputs:
+    """What the quality checks look at, for one chunk (all shaped samples x channels)."""
+
+    #: Raw samples after bridging.
+    bridged: np.ndarray
+    #: Where samples were not finite.
+    nonfinite: np.ndarray
+    #: Amplitude envelope of the cleaned signal.
+    envelope_uv: np.ndarray
+    #: What the mains canceller took out (None without a canceller).
+    mains_removed_uv: np.ndarray | None = None
+    #: The raw signal's 1-20 Hz band (None: no motion check).
+    motion_uv: np.ndarray | None = None
+    #: Where the canceller's gate was closing (None: never).
+    gate_closing: np.ndarray | None = None
+
+
+@dataclass
 class QualityResult:
     """Quality of one chunk."""
 
@@ -135,7 +167,17 @@ class QualityMonitor:
         self._prev_sample = np.full(c, np.nan)
         self._last = {
             name: never.copy()
-            for name in ("nan", "rail", "not_rail", "saturated", "low", "not_low", "flat")
+            for name in (
+                "nan",
+                "rail",
+                "not_rail",
+                "saturated",
+                "low",
+                "not_low",
+                "flat",
+                "motion",
+                "gate",
+            )
         }
         # Runs of rail or low samples start counting at the first sample after a reset.
         self._runs_start_pending = True
@@ -149,34 +191,22 @@ class QualityMonitor:
         """Give the rest envelope level per channel (enables the ``flat`` and ``mains`` checks)."""
         self._rest_mean_uv = np.asarray(rest_mean_uv, dtype=float)
 
-    def process(
-        self,
-        first_index: int,
-        bridged: np.ndarray,
-        nonfinite: np.ndarray,
-        envelope_uv: np.ndarray,
-        mains_removed_uv: np.ndarray | None,
-    ) -> QualityResult:
+    def process(self, first_index: int, inputs: QualityInputs) -> QualityResult:
         """Assess one chunk.
 
         Parameters
         ----------
         first_index : int
             Absolute index of the chunk's first sample.
-        bridged : ndarray, shape (n_samples, n_channels)
-            Raw samples after bridging.
-        nonfinite : ndarray of bool
-            Where samples were not finite.
-        envelope_uv : ndarray
-            Amplitude envelope of the cleaned signal.
-        mains_removed_uv : ndarray | None
-            What the mains canceller took out (None without a canceller).
+        inputs : QualityInputs
+            The signals to check.
 
         Returns
         -------
         QualityResult
             Hold and exclusion masks and the flag changes in this chunk.
         """
+        bridged, nonfinite, envelope_uv = inputs.bridged, inputs.nonfinite, inputs.envelope_uv
         n = len(bridged)
         index = np.arange(first_index, first_index + n, dtype=np.int64)[:, None]
         if self._runs_start_pending:
@@ -193,12 +223,23 @@ class QualityMonitor:
         if n:
             self._prev_sample = bridged[-1].copy()
         saturated_now = self._run_at_least("not_rail", rail, index, self._saturation_n)
+        motion = inputs.motion_uv
+        moving = None
+        if motion is not None and n and np.abs(motion).max() > self.cfg.motion_uv:
+            # Strong EMG has some energy below 20 Hz too: during a contraction only a low band
+            # larger than the EMG itself is an artefact.
+            limit = np.maximum(self.cfg.motion_uv, envelope_uv)
+            moving = np.abs(motion) > limit
+            moving = moving if moving.any() else None
         states = {
             "nan": self._recent("nan", nonfinite if nonfinite.any() else None, index),
             "saturated": self._recent("saturated", saturated_now, index),
             "flat": None,
+            "motion": self._recent("motion", moving, index),
         }
-        rail_hold = self._recent("rail", rail, index)
+        closing = inputs.gate_closing
+        closing = closing if closing is not None and closing.any() else None
+        holds = [self._recent("rail", rail, index), self._recent("gate", closing, index)]
         if self._rest_mean_uv is not None and n:
             limit = self.cfg.flat_ratio * self._rest_mean_uv
             low = envelope_uv < limit if (envelope_uv.min(axis=0) < limit).any() else None
@@ -207,17 +248,23 @@ class QualityMonitor:
 
         changes: list[FlagChange] = []
         excluded = np.zeros((n, self.n_channels), dtype=bool)
+        hold = excluded
         for flag in _SAMPLE_FLAGS:
             state = states[flag]
             if state is None and not self.active[flag].any():
                 continue
             if state is None:
                 state = np.zeros_like(excluded)
-            excluded |= state
+            if flag in EXCLUDING_FLAGS:
+                excluded |= state
+            else:
+                holds.append(state)
             changes.extend(self._changes(flag, state, first_index))
-        changes.extend(self._block_checks(first_index, n, rail, mains_removed_uv))
+        changes.extend(self._block_checks(first_index, n, rail, inputs.mains_removed_uv))
         changes.sort(key=lambda ch: (ch.index, ch.channel, FLAGS.index(ch.flag)))
-        hold = excluded if rail_hold is None else excluded | rail_hold
+        for extra in holds:
+            if extra is not None:
+                hold = hold | extra
         return QualityResult(hold=hold, excluded=excluded, changes=changes)
 
     def _recent(self, name: str, mask: np.ndarray | None, index: np.ndarray) -> np.ndarray | None:

@@ -1,0 +1,449 @@
+"""The live runner: one acquisition thread per EMG stream, nothing waits on the display.
+
+The thread pulls with ``pull_chunk(dest_obj=...)`` into a preallocated buffer, cleans the
+timestamps (gap-aware dejitter), runs the detection pipeline, publishes events and envelopes on
+LSL, writes the display ring buffer and hands events to a queue for whoever shows them.
+Commands from a user interface reach the pipeline between chunks.
+
+Stream health is watched all along: silence for ``lost_after_s`` is ``stream_lost``; data
+flowing again is ``stream_resumed`` (filters re-warm, so the discontinuity cannot make an
+event); a jump in the timestamps is a ``gap`` with its length; a backlog is processed in full
+and shows as lag.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pylsl
+
+from acquisition.display import DisplayBuffer
+from acquisition.outlets import EnvelopeOutlet, EventOutlet
+from acquisition.streams import (
+    ChannelSelection,
+    StreamSummary,
+    check_emg_stream,
+    describe,
+    find_stream,
+    select_channels,
+)
+from acquisition.timestamps import TimestampCleaner
+from detection import events
+from detection.calibration import Calibration
+from detection.config import Config
+from detection.events import Event
+from detection.pipeline import Pipeline
+
+__all__ = ["LiveMonitor", "StreamHealth"]
+
+log = logging.getLogger(__name__)
+
+#: How long one pull may wait for the first sample (s): also how often commands are applied.
+PULL_TIMEOUT_S = 0.02
+#: Largest chunk pulled at once (s of signal); a backlog arrives in pieces this long.
+MAX_PULL_S = 0.5
+#: How often a lost stream's inlet is re-opened from scratch if liblsl does not recover it (s).
+REOPEN_EVERY_S = 2.0
+_LSL_DTYPES = {
+    "float32": np.float32,
+    "double64": np.float64,
+    "int32": np.int32,
+    "int16": np.int16,
+    "int8": np.int8,
+    "int64": np.int64,
+}
+
+
+@dataclass(frozen=True)
+class StreamHealth:
+    """How the stream is doing (a snapshot)."""
+
+    name: str
+    nominal_rate_hz: float
+    measured_rate_hz: float
+    lag_s: float
+    samples: int
+    gaps: int
+    gap_total_s: float
+    lost: bool
+    chunk_ms_p50: float
+    chunk_ms_p99: float
+    calibrating: bool
+    rest_progress: float
+    flagged: tuple[str, ...]
+
+
+class LiveMonitor:
+    """Monitor one LSL EMG stream live.
+
+    Parameters
+    ----------
+    config : Config
+        The configuration (``[stream]`` says which stream).
+    calibration : Calibration | None
+        A saved calibration; without one the first ``rest_s`` seconds are rest.
+    publish : bool
+        Open the events and envelope outlets.
+    stream : pylsl.StreamInfo | None
+        Use this stream instead of resolving ``[stream]``.
+
+    Notes
+    -----
+    :meth:`start` resolves the stream and opens everything in the caller's thread, so a
+    missing or ambiguous stream or a wrong channel label is raised there, with its message.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        calibration: Calibration | None = None,
+        publish: bool = True,
+        stream: pylsl.StreamInfo | None = None,
+    ) -> None:
+        self.config = config
+        self._calibration = calibration
+        self._publish = publish
+        self._stream_info = stream
+        self.events: queue.Queue[Event] = queue.Queue()
+        self.error: BaseException | None = None
+        self._commands: queue.Queue[Callable[[Pipeline], Any]] = queue.Queue()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._chunk_ms: deque[float] = deque(maxlen=500)
+        self._rate_window: deque[tuple[float, int]] = deque(maxlen=200)
+        self._health_counts = {"samples": 0, "gaps": 0, "gap_total_s": 0.0}
+        self._last_timestamp = float("nan")
+        self._lost = False
+        self.flagged: set[str] = set()
+
+    # ---- set-up ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Find the stream, open inlets and outlets, and start the acquisition thread."""
+        cfg = self.config
+        info = self._stream_info or find_stream(cfg.stream)
+        flags = pylsl.proc_clocksync if cfg.acquisition.clock_sync else 0
+        self._inlet = pylsl.StreamInlet(info, max_buflen=360, processing_flags=flags)
+        self._inlet.open_stream(timeout=cfg.stream.timeout_s)
+        self.summary: StreamSummary = describe(self._inlet.info(timeout=cfg.stream.timeout_s))
+        check_emg_stream(self.summary)
+        self.selection: ChannelSelection = select_channels(self.summary, cfg)
+        self.fs_hz = self.summary.nominal_srate
+        pipeline_cfg = dataclasses.replace(cfg, pairs=self.selection.pairs)
+        self.pipeline = Pipeline(
+            pipeline_cfg, self.fs_hz, self.selection.labels, calibration=self._calibration
+        )
+        self.labels = self.selection.labels
+        self.pair_names = [name for name, _, _ in self.pipeline.pairs]
+        self._cleaner = TimestampCleaner(
+            self.fs_hz,
+            dejitter=cfg.acquisition.dejitter,
+            gap_tolerance_s=cfg.acquisition.gap_tolerance_s,
+        )
+        dtype = _LSL_DTYPES[self.summary.channel_format]
+        self._pull_n = max(1, round(MAX_PULL_S * self.fs_hz))
+        self._buffer = np.zeros((self._pull_n, self.summary.channel_count), dtype=dtype)
+        self._columns = np.array(self.selection.columns)
+        scale = np.array(self.selection.scale_to_uv, dtype=np.float32)
+        self._scale = None if np.all(scale == 1.0) else scale
+        self.display = DisplayBuffer(
+            max(1, round(cfg.acquisition.display_s * self.fs_hz)), len(self.labels)
+        )
+        self._events_out = self._envelope_out = None
+        if self._publish:
+            self._events_out = EventOutlet(cfg.output.events_stream, self.summary.name)
+            if cfg.output.envelope_stream:
+                self._envelope_out = EnvelopeOutlet(
+                    cfg.output.envelope_stream,
+                    self.labels,
+                    self.fs_hz,
+                    cfg.output.envelope_rate_hz,
+                )
+        self._cue_inlet: pylsl.StreamInlet | None = None
+        self._cue_resolver: pylsl.ContinuousResolver | None = None
+        if cfg.cues.stream:
+            # Found in the background: a cue screen may start after the monitor.
+            self._cue_resolver = pylsl.ContinuousResolver(prop="name", value=cfg.cues.stream)
+            found = pylsl.resolve_byprop("name", cfg.cues.stream, minimum=1, timeout=1.0)
+            if found:
+                self._open_cues(found[0])
+            else:
+                log.warning("cue stream %r not visible yet; will keep looking", cfg.cues.stream)
+        self._last_data_wall = time.monotonic()
+        self._last_reopen = time.monotonic()
+        self._thread = threading.Thread(
+            target=self._run_guarded, name=f"acquisition-{self.summary.name}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop the acquisition thread and close the streams (idempotent)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            if self._thread.is_alive():
+                log.error("acquisition thread did not stop within %.1f s", timeout_s)
+        for name in ("_inlet", "_cue_inlet"):
+            inlet = getattr(self, name, None)
+            if inlet is not None:
+                inlet.close_stream()
+                setattr(self, name, None)
+        self._cue_resolver = None
+        self._events_out = self._envelope_out = None
+
+    def __enter__(self) -> LiveMonitor:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        """True while the acquisition thread runs."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def raise_if_failed(self) -> None:
+        """Re-raise an error of the acquisition thread (tests call this)."""
+        if self.error is not None:
+            raise self.error
+
+    def command(self, action: Callable[[Pipeline], Any]) -> None:
+        """Run ``action(pipeline)`` in the acquisition thread between two chunks."""
+        self._commands.put(action)
+
+    def health(self) -> StreamHealth:
+        """A snapshot of the stream's health."""
+        with self._lock:
+            window = list(self._rate_window)
+            chunk_ms = np.array(self._chunk_ms) if self._chunk_ms else np.zeros(1)
+            counts = dict(self._health_counts)
+            last_t = self._last_timestamp
+            flagged = tuple(sorted(self.flagged))
+        rate = 0.0
+        if len(window) >= 2 and window[-1][0] > window[0][0]:
+            rate = (window[-1][1] - window[0][1]) / (window[-1][0] - window[0][0])
+        lag = pylsl.local_clock() - last_t if np.isfinite(last_t) else float("nan")
+        return StreamHealth(
+            name=self.summary.name,
+            nominal_rate_hz=self.fs_hz,
+            measured_rate_hz=rate,
+            lag_s=lag,
+            samples=int(counts["samples"]),
+            gaps=int(counts["gaps"]),
+            gap_total_s=float(counts["gap_total_s"]),
+            lost=self._lost,
+            chunk_ms_p50=float(np.percentile(chunk_ms, 50)),
+            chunk_ms_p99=float(np.percentile(chunk_ms, 99)),
+            calibrating=self.pipeline.calibrating,
+            rest_progress=self.pipeline.rest_progress,
+            flagged=flagged,
+        )
+
+    # ---- the thread ------------------------------------------------------------------------
+
+    def _run_guarded(self) -> None:
+        try:
+            self._run()
+        except Exception as err:
+            log.exception("acquisition of %s failed", self.summary.name)
+            self.error = err
+            self._emit_status("error", self._last_timestamp, message=f"{type(err).__name__}: {err}")
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._apply_commands()
+            self._poll_cues()
+            try:
+                _, stamps = self._inlet.pull_chunk(
+                    timeout=PULL_TIMEOUT_S,
+                    max_samples=self._pull_n,
+                    dest_obj=self._buffer,
+                    min_samples=1,
+                    as_numpy=True,
+                )
+            except pylsl.LostError:
+                # liblsl gave up on this inlet (a stream without source_id cannot be
+                # recovered); wait as a pull would, then look for the stream again.
+                stamps = np.zeros(0)
+                self._stop.wait(PULL_TIMEOUT_S)
+            if len(stamps) == 0:
+                self._check_silence()
+                continue
+            self._handle(self._buffer[: len(stamps)], np.asarray(stamps, dtype=float))
+
+    def _handle(self, raw: np.ndarray, stamps: np.ndarray) -> None:
+        started = time.perf_counter()
+        now_wall = time.monotonic()
+        self._last_data_wall = now_wall
+        if self._lost:
+            self._lost = False
+            self._cleaner.reset()
+            self._restart_signal()
+            self._emit_status("stream_resumed", float(stamps[0]))
+        data = raw[:, self._columns].astype(np.float32)
+        if self._scale is not None:
+            data *= self._scale
+        times, jumps = self._cleaner.process(stamps)
+        start = 0
+        for jump in jumps:
+            self._process(data[start : jump.index], times[start : jump.index])
+            start = jump.index
+            with self._lock:
+                self._health_counts["gaps"] += 1
+                self._health_counts["gap_total_s"] += max(jump.jump_s, 0.0)
+            state = "gap" if jump.jump_s > 0 else "clock_jump"
+            self._emit_status(state, float(times[start]), gap_s=round(jump.jump_s, 6))
+            self._restart_signal()
+        self._process(data[start:], times[start:])
+        with self._lock:
+            self._health_counts["samples"] += len(stamps)
+            self._rate_window.append((now_wall, self._health_counts["samples"]))
+            self._last_timestamp = float(times[-1])
+            self._chunk_ms.append(1000 * (time.perf_counter() - started))
+
+    def _process(self, data: np.ndarray, times: np.ndarray) -> None:
+        if len(data) == 0:
+            return
+        result = self.pipeline.process(data, times)
+        for event in result.events:
+            self._deliver(event)
+        if self._envelope_out is not None:
+            self._envelope_out.push(result.envelope_uv, times)
+        self.display.write(
+            times,
+            filtered_uv=result.filtered_uv,
+            envelope_uv=result.envelope_uv,
+            detection=result.detection,
+            above=result.above,
+            excluded=result.excluded,
+        )
+
+    def _deliver(self, event: Event) -> None:
+        payload = event.payload
+        if payload.get("event") == "status":
+            self._note_status(payload)
+        if self._events_out is not None:
+            self._events_out.publish(event)
+        self.events.put(event)
+
+    def _note_status(self, payload: dict[str, Any]) -> None:
+        state = payload.get("state")
+        if state == "channel_flagged":
+            with self._lock:
+                self.flagged.add(f"{payload['channel']}:{payload['flag']}")
+        elif state == "channel_cleared":
+            with self._lock:
+                self.flagged.discard(f"{payload['channel']}:{payload['flag']}")
+        elif state == "calibrated":
+            self._save_calibration()
+
+    def _save_calibration(self) -> None:
+        path = self.config.calibration.file
+        if not path or Path(path).exists() or self.pipeline.calibration is None:
+            return
+        try:
+            self.pipeline.calibration.save(path)
+            log.info("calibration saved to %s", path)
+        except OSError as err:
+            log.warning("could not save the calibration to %s: %s", path, err)
+
+    def _emit_status(self, state: str, t: float, **extra: Any) -> None:
+        t = t if np.isfinite(t) else None
+        payload = events.status(state, t=t, stream=self.summary.name, **extra)
+        self._deliver(Event(payload, self.pipeline.index, t if t is not None else float("nan")))
+
+    def _restart_signal(self) -> None:
+        self.pipeline.reset()
+        if self._envelope_out is not None:
+            self._envelope_out.reset()
+
+    def _check_silence(self) -> None:
+        silent_s = time.monotonic() - self._last_data_wall
+        if not self._lost and silent_s >= self.config.acquisition.lost_after_s:
+            self._lost = True
+            self._emit_status("stream_lost", self._last_timestamp, silent_s=round(silent_s, 3))
+        if self._lost:
+            self._reopen_if_due()
+
+    def _reopen_if_due(self) -> None:
+        """Open a fresh inlet if liblsl has not recovered a lost stream by itself."""
+        if time.monotonic() - self._last_reopen < REOPEN_EVERY_S:
+            return
+        self._last_reopen = time.monotonic()
+        try:
+            info = find_stream(
+                dataclasses.replace(self.config.stream, source_id=self.summary.source_id),
+                timeout_s=0.5,
+            )
+        except Exception as err:  # noqa: BLE001 - a stream still away is normal here
+            log.debug("stream %s still lost: %s", self.summary.name, err)
+            return
+        if info.uid() == self.summary.uid:
+            return  # the same outlet: liblsl's recovery will carry on
+        fresh = describe(info)
+        if (fresh.channel_count, fresh.nominal_srate) != (
+            self.summary.channel_count,
+            self.summary.nominal_srate,
+        ):
+            self._emit_status(
+                "stream_changed",
+                self._last_timestamp,
+                message=(
+                    f"{fresh.name!r} came back with {fresh.channel_count} channels at "
+                    f"{fresh.nominal_srate:g} Hz (was {self.summary.channel_count} at "
+                    f"{self.summary.nominal_srate:g} Hz); not reading it"
+                ),
+            )
+            return
+        flags = pylsl.proc_clocksync if self.config.acquisition.clock_sync else 0
+        self._inlet.close_stream()
+        self._inlet = pylsl.StreamInlet(info, max_buflen=360, processing_flags=flags)
+        self._inlet.open_stream(timeout=1.0)
+        self.summary = dataclasses.replace(self.summary, uid=info.uid())
+
+    def _apply_commands(self) -> None:
+        while True:
+            try:
+                action = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            action(self.pipeline)
+
+    def _open_cues(self, info: pylsl.StreamInfo) -> None:
+        flags = pylsl.proc_clocksync if self.config.acquisition.clock_sync else 0
+        self._cue_inlet = pylsl.StreamInlet(info, processing_flags=flags)
+        self._cue_inlet.open_stream(timeout=1.0)
+        log.info("reading cues from %r", info.name())
+
+    def _poll_cues(self) -> None:
+        if self._cue_resolver is None:
+            return
+        if self._cue_inlet is None:
+            found = self._cue_resolver.results()
+            if not found:
+                return
+            self._open_cues(found[0])
+            assert self._cue_inlet is not None
+        try:
+            markers, stamps = self._cue_inlet.pull_chunk(timeout=0.0, max_samples=64)
+        except pylsl.LostError:
+            return
+        except UnicodeDecodeError:
+            log.warning("ignoring cue markers that are not UTF-8 text")
+            return
+        for marker, stamp in zip(markers, stamps, strict=True):
+            if marker:
+                self.pipeline.add_cue(str(marker[0]), float(stamp))

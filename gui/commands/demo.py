@@ -1,0 +1,59 @@
+"""``mirrorscope demo``: a simulated patient and the live monitor together, local only."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import uuid
+from pathlib import Path
+
+from gui.commands.simulate import PRESET_NAMES
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``mirrorscope demo``."""
+    parser.add_argument("--headless", action="store_true", help="terminal view, no window")
+    parser.add_argument(
+        "--preset", choices=PRESET_NAMES, default="congenital", help="patient (default %(default)s)"
+    )
+    parser.add_argument("--duration", type=float, metavar="S", help="stop after this many seconds")
+    parser.add_argument("--seed", type=int, default=0, help="the patient's random seed")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the simulator in the background and monitor it."""
+    from acquisition.runner import LiveMonitor
+    from acquisition.sim_outlet import SimulatorStreams
+    from acquisition.simulator import SimulatedPatient
+    from detection.config import load_config
+    from gui.commands.monitor import run_session
+
+    if args.duration is not None and args.duration <= 0:
+        sys.stderr.write("mirrorscope demo: --duration must be above 0\n")
+        return 2
+    config_path = CONFIGS / f"{args.preset}.toml"
+    config = load_config(config_path if config_path.exists() else CONFIGS / "default.toml")
+    # Our own stream names, so a demo never picks up (or disturbs) another simulator.
+    name = f"MirrorScope-Demo-{uuid.uuid4().hex[:6]}"
+    source_id = f"mirrorscope-demo-{uuid.uuid4().hex}"
+    config = config.replace("stream", name=name, source_id=source_id, type="EMG")
+    config = config.replace("cues", stream=f"{name}-Cues")
+    # The patient rests well past the calibration, since the monitor joins a moment later.
+    rest_s = config.calibration.rest_s + 4.0
+    patient = SimulatedPatient(
+        args.preset, fs_hz=2000.0, n_pairs=1, seed=args.seed, initial_rest_s=rest_s
+    )
+    streams = SimulatorStreams(patient, name=name, source_id=source_id)
+    sys.stdout.write(
+        f"demo: simulated {args.preset!r} patient on {name!r} (this machine only); "
+        "the first 5 s are the rest calibration\n"
+    )
+    streams.start()
+    try:
+        monitor = LiveMonitor(config)
+        monitor.start()
+        return run_session(monitor, args)
+    finally:
+        streams.stop()
