@@ -265,7 +265,6 @@ class LiveMonitor:
     def _run(self) -> None:
         while not self._stop.is_set():
             self._apply_commands()
-            self._poll_cues()
             try:
                 _, stamps = self._inlet.pull_chunk(
                     timeout=PULL_TIMEOUT_S,
@@ -279,6 +278,9 @@ class LiveMonitor:
                 # recovered); wait as a pull would, then look for the stream again.
                 stamps = np.zeros(0)
                 self._stop.wait(PULL_TIMEOUT_S)
+            # Cues are read after the EMG they precede was pulled and before it is processed,
+            # so a cue is always in hand when the movement it announced is decided.
+            self._poll_cues()
             if len(stamps) == 0:
                 self._check_silence()
                 continue
@@ -292,7 +294,9 @@ class LiveMonitor:
             self._lost = False
             self._cleaner.reset()
             self._restart_signal()
-            self._emit_status("stream_resumed", float(stamps[0]))
+            missing_s = float(stamps[0]) - self._last_timestamp - 1.0 / self.fs_hz
+            extra = {"gap_s": round(missing_s, 6)} if np.isfinite(missing_s) else {}
+            self._emit_status("stream_resumed", float(stamps[0]), **extra)
         data = raw[:, self._columns].astype(np.float32)
         if self._scale is not None:
             data *= self._scale

@@ -188,8 +188,8 @@ class _CancellerState:
     block_power: np.ndarray  # sum of squared input over the current block, per channel
     block_error_power: np.ndarray  # sum of squared (ungated) output, per channel
     calm_blocks: np.ndarray  # blocks in a row each channel adapted at full speed
-    block_gate: np.ndarray  # sum of the gate over the current block, per channel
-    gated_blocks: np.ndarray  # blocks in a row each channel's input was below the mains
+    gated_blocks: np.ndarray  # blocks in a row each channel's input was far below its quiet level
+    calm_at_collapse: np.ndarray  # calm_blocks when that last began
     blocks_done: int  # blocks since the last reset
     step_sq_power_sum: np.ndarray  # sum over blocks since the last check of step**2 * power
     smooth_power: np.ndarray | None  # block power, smoothed over about ten blocks
@@ -266,8 +266,12 @@ class MainsCanceller:
     CALM_BLOCKS = 25
     #: Full subtraction while the input's RMS is at least this fraction of the mains RMS.
     GATE_FRACTION = 0.5
-    #: Longest time a gated channel's weights stay frozen (s).
+    #: Input power below this fraction of the quiet level: the electrode has lifted off.
+    FLAT_FRACTION = 0.1
+    #: Longest time a lifted channel's weights stay frozen (s).
     FREEZE_S = 2.0
+    #: A collapsed input this long is the channel's new quiet level (s).
+    ACCEPT_S = 10.0
 
     def __init__(
         self,
@@ -295,6 +299,7 @@ class MainsCanceller:
         self._floor_growth = 2.0 ** (self.block_n / fs_hz / self.FLOOR_DOUBLING_S)
         self._boost_blocks = self.START_BOOST_S * fs_hz / self.block_n
         self._freeze_blocks = round(self.FREEZE_S * fs_hz / self.block_n)
+        self._accept_blocks = round(self.ACCEPT_S * fs_hz / self.block_n)
         check_s = self.CHECK_BLOCKS * self.block_n / fs_hz
         drift_per_check_hz = self.MAX_DRIFT_RATE_HZ_S * check_s
         self._drift_var = (2 * math.pi * drift_per_check_hz / fs_hz) ** 2
@@ -325,8 +330,8 @@ class MainsCanceller:
             block_power=np.zeros(self.n_channels),
             block_error_power=np.zeros(self.n_channels),
             calm_blocks=np.zeros(self.n_channels, dtype=int),
-            block_gate=np.zeros(self.n_channels),
             gated_blocks=np.zeros(self.n_channels, dtype=int),
+            calm_at_collapse=np.zeros(self.n_channels, dtype=int),
             blocks_done=0,
             step_sq_power_sum=np.zeros(self.n_channels),
             smooth_power=None,
@@ -335,6 +340,20 @@ class MainsCanceller:
         self._s.block_reference = self._reference_for_block()
         self._input_rms = MovingMean(self._gate_n, self.n_channels)
         self._mains_rms = np.zeros(self.n_channels)
+
+    def restart(self) -> None:
+        """Start over after a gap in the signal, keeping what does not depend on its phase.
+
+        The phasors are relearned (their phase is lost with the gap), but the tracked frequency
+        and each channel's quiet level are kept: a contraction under way when the signal comes
+        back is then still recognised as one and does not pass for mains.
+        """
+        old = self._s
+        self.reset()
+        s = self._s
+        s.omega_rad, s.omega_var = old.omega_rad, old.omega_var
+        s.smooth_power, s.power_floor = old.smooth_power, old.power_floor
+        s.block_reference = self._reference_for_block()
 
     @property
     def frequency_hz(self) -> float:
@@ -385,7 +404,6 @@ class MainsCanceller:
             limit = self.GATE_FRACTION * self._mains_rms
             gate = np.minimum(input_rms[start:stop] / np.maximum(limit, 1e-12), 1.0)
             self.gate[start:stop] = gate
-            s.block_gate += gate.sum(axis=0)
             error = chunk[start:stop] - gate * mains
             out[start:stop] = error
             # Learn from the ungated error, so the weights follow what really is there.
@@ -416,21 +434,33 @@ class MainsCanceller:
         # the channel is above its quiet level, so a contraction does not disturb the learned
         # mains (the weights then jitter no more than they do at rest).
         power = s.block_power / self.block_n
-        # A channel whose input fell below the mains being removed (a lifted electrode) teaches
-        # nothing: its weights and quiet level are frozen, so when the electrode is back the
-        # old estimate applies at once. After FREEZE_S it learns again (mains may really have
-        # gone, e.g. an amplifier switched to battery).
-        gated = s.block_gate / self.block_n < 0.5
+        # A channel whose input collapsed far below its quiet level (a lifted electrode)
+        # teaches nothing: its weights and quiet level are frozen, so when the electrode is
+        # back the old estimate applies at once. After FREEZE_S it learns again (mains may
+        # really have gone, e.g. an amplifier switched to battery).
+        # Only a channel that was calm when its input collapsed counts as lifted: right after
+        # a contraction the quiet level may still be too high to judge by.
+        floor = s.power_floor if s.power_floor is not None else power
+        gated = power < self.FLAT_FRACTION * floor
+        collapsing = gated & (s.gated_blocks == 0)
+        s.calm_at_collapse = np.where(collapsing, s.calm_blocks, s.calm_at_collapse)
         s.gated_blocks = np.where(gated, s.gated_blocks + 1, 0)
-        frozen = gated & (s.gated_blocks <= self._freeze_blocks)
+        frozen = (
+            gated
+            & (s.gated_blocks <= self._freeze_blocks)
+            & (s.calm_at_collapse >= self.CALM_BLOCKS)
+        )
         if s.smooth_power is None or s.power_floor is None:
             s.smooth_power = power
             s.power_floor = power
         else:
+            # The quiet level does not follow a collapse (it is not a quieter rest), unless
+            # the low level lasts ACCEPT_S: then it is the new normal.
+            update = ~gated | (s.gated_blocks > self._accept_blocks)
             smooth = s.smooth_power + self.POWER_SMOOTHING * (power - s.smooth_power)
-            s.smooth_power = np.where(frozen, s.smooth_power, smooth)
-            floor = np.minimum(s.smooth_power, s.power_floor * self._floor_growth)
-            s.power_floor = np.where(frozen, s.power_floor, floor)
+            s.smooth_power = np.where(update, smooth, s.smooth_power)
+            lowest = np.minimum(s.smooth_power, s.power_floor * self._floor_growth)
+            s.power_floor = np.where(update, lowest, s.power_floor)
         # The block's own power counts at once (a burst must not get a few full-speed blocks
         # while the smoothed power catches up); the smoothed power keeps it slow afterwards.
         loud = np.maximum(np.maximum(power, s.smooth_power), 1e-30)
@@ -447,7 +477,6 @@ class MainsCanceller:
         s.gradient = np.zeros_like(s.gradient)
         s.block_power = np.zeros_like(power)
         s.block_error_power = np.zeros_like(power)
-        s.block_gate = np.zeros_like(power)
         s.block_phase_rad = (s.block_phase_rad + s.omega_rad * self.block_n) % (2 * math.pi)
         s.offset_in_block = 0
         s.blocks_since_check += 1

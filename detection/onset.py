@@ -82,6 +82,10 @@ class OnsetDetector:
     def reset(self) -> None:
         """Forget the state of every channel (all off)."""
         self.raw = np.zeros(self.n_channels, dtype=bool)
+        #: A channel may start an activation only once it has been seen below the off
+        #: threshold since the last reset: after a gap, a contraction already in progress
+        #: has no onset we could date.
+        self.armed = np.zeros(self.n_channels, dtype=bool)
         self.last_rise = np.full(self.n_channels, -1, dtype=np.int64)
         self._piece_first = 0
         self._piece_raw = np.zeros((0, self.n_channels), dtype=bool)
@@ -91,6 +95,8 @@ class OnsetDetector:
         self._pending = [_Pending() for _ in range(self.n_channels)]
         #: Back-dated index of the current activation's onset, per channel (-1 when off).
         self.onset_index = np.full(self.n_channels, -1, dtype=np.int64)
+        #: Dated index of each channel's last offset: a later onset is never dated before it.
+        self.offset_index = np.full(self.n_channels, -1, dtype=np.int64)
 
     def set_thresholds(self, mean: np.ndarray, sd: np.ndarray) -> None:
         """Set thresholds from the rest statistics of the detection envelope.
@@ -164,8 +170,10 @@ class OnsetDetector:
         th = self.thresholds
         last_index = first_index + n - 1
         at_or_above_on = envelope >= th.on
+        resting = (envelope < th.off) & ~hold
         if not self.raw.any() and not at_or_above_on.any():
             # Quiet chunk (the usual case at rest): nothing can rise, nothing is on.
+            self.armed |= resting.any(axis=0)
             raw = np.zeros((n, self.n_channels), dtype=bool)
             self._piece_first, self._piece_raw = first_index, raw
             self._raw_before, self._rise_before = self.raw, self.last_rise.copy()
@@ -178,8 +186,10 @@ class OnsetDetector:
         # frozen), and a channel that is not active cannot start one (it is kept off, so a
         # transient at the start of a hold cannot be confirmed during it).
         idle_hold = hold & ~self.confirmed
-        rise = at_or_above_on & ~hold
-        fall = ((envelope < th.off) & ~hold) | idle_hold
+        armed = np.logical_or.accumulate(resting, axis=0) | self.armed
+        self.armed = armed[-1].copy()
+        rise = at_or_above_on & ~hold & armed
+        fall = resting | idle_hold
         rows = np.arange(n)[:, None]
         last_event = np.maximum.accumulate(np.where(rise | fall, rows, -1), axis=0)
         cols = np.arange(self.n_channels)
@@ -236,6 +246,7 @@ class OnsetDetector:
                 out.append(ChannelTransition(c, False, offset, decided))
                 self.confirmed[c] = False
                 self.onset_index[c] = -1
+                self.offset_index[c] = offset
                 pending.fall_index = None
         return out
 
@@ -254,10 +265,12 @@ class OnsetDetector:
         Returns
         -------
         int
-            The back-dated onset index (never more than ``max_backdate_s`` before the rise).
+            The back-dated onset index: never more than ``max_backdate_s`` before the rise, and
+            never before the channel's previous offset.
         """
         assert self.thresholds is not None
-        start = max(history.start, rise_index - self._backdate_n)
+        earliest = max(rise_index - self._backdate_n, int(self.offset_index[channel]) + 1)
+        start = max(history.start, min(earliest, rise_index))
         stretch = history.get(start, rise_index + 1)[:, channel]
         at_baseline = np.nonzero(stretch <= self.thresholds.baseline[channel])[0]
         if len(at_baseline):

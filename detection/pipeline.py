@@ -356,7 +356,7 @@ class Pipeline:
         self._bandpass.reset()
         self._motion_band.reset()
         if self._canceller is not None:
-            self._canceller.reset()
+            self._canceller.restart()
         self._envelopes.reset()
         self._preview_env.reset()
         self._quality.reset()

@@ -8,17 +8,16 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from acquisition.runner import LiveMonitor
 from acquisition.sim_outlet import FaultPlan, SimulatorStreams
 from acquisition.simulator import SimulatedPatient
-from detection.config import Config, load_config
+from detection.config import Config, load_config, parse_config, to_dict
 from detection.events import Event
 
-DEFAULT_CONFIG = load_config(
-    __import__("pathlib").Path(__file__).parents[2] / "configs" / "default.toml"
-)
+DEFAULT_CONFIG = load_config(Path(__file__).parents[2] / "configs" / "default.toml")
 
 
 def unique(prefix: str) -> str:
@@ -50,19 +49,27 @@ class Session:
         return condition(self.events)
 
     def wait_stream_time(self, seconds: float, timeout_s: float) -> None:
-        """Wait until the simulator has sent ``seconds`` of stream time (and it was processed)."""
+        """Run the simulator ``seconds`` into the stream, stop it, and let the monitor catch up."""
         fs = self.streams.patient.fs_hz
         target = round(seconds * fs)
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and self.streams.samples_done < target:
             self.drain()
-            if self.streams.samples_done >= target and self.monitor.pipeline.index >= target - fs:
-                return
             self.monitor.raise_if_failed()
             time.sleep(0.02)
-        raise AssertionError(
-            f"only {self.streams.samples_done / fs:.1f} s of stream time after {timeout_s} s"
-        )
+        if self.streams.samples_done < target:
+            raise AssertionError(
+                f"only {self.streams.samples_done / fs:.1f} s of stream time after {timeout_s} s"
+            )
+        self.streams.stop()
+        # Caught up: nothing new processed for a little while.
+        last, still_since = -1, time.monotonic()
+        while time.monotonic() < deadline and time.monotonic() - still_since < 0.3:
+            index = self.monitor.pipeline.index
+            if index != last:
+                last, still_since = index, time.monotonic()
+            time.sleep(0.02)
+        self.drain()
 
     def payloads(self, kind: str, state: str | None = None) -> list[dict[str, Any]]:
         return [
@@ -97,8 +104,6 @@ def live_session(
         {"name": pn, "left": patient.labels[2 * i], "right": patient.labels[2 * i + 1]}
         for i, pn in enumerate(patient.pair_names)
     ]
-    from detection.config import parse_config, to_dict
-
     data = to_dict(cfg)
     data["pairs"] = pairs
     data["stream"].update(name=name, source_id=source_id, timeout_s=10.0)

@@ -398,6 +398,22 @@ def test_mvc_gives_a_normalised_ratio():
     assert trial["grade"] == 2  # 5-20 % on the normalised ratio
 
 
+def test_a_contraction_under_way_after_a_gap_has_no_onset():
+    """After a gap, a channel must be seen at rest before it may start a trial."""
+    bursts = [Burst(LEFT, 8.0, 4.0, 200.0), Burst(LEFT, 15.0, 2.0, 200.0)]
+    x = emg(19.0, bursts, seed=21)
+    ts = timestamps(len(x))
+    pipe = Pipeline(Config(), FS_HZ, LABELS)
+    cut = round(9.0 * FS_HZ)  # the stream breaks off in the middle of the first contraction
+    events = pipe.process(x[:cut], ts[:cut]).events
+    pipe.reset()
+    resume = round(10.0 * FS_HZ)  # and comes back a second later, still contracting
+    events += pipe.process(x[resume:], ts[resume:]).events
+    onsets = [p["t"] - 1000.0 for p in of_kind(events, "activation_onset")]
+    assert onsets == [pytest.approx(8.0, abs=0.03), pytest.approx(15.0, abs=0.03)]
+    assert len(of_kind(events, "trial")) == 1  # the interrupted one is never finished
+
+
 def test_wrong_channel_label_names_the_labels_that_exist():
     cfg = Config()
     with pytest.raises(ChannelMapError, match=r"'FDI-L' .* the stream has APB-L, APB-R"):
