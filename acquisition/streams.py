@@ -34,7 +34,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Extra time to keep listening after a first match, so that a duplicate is not missed.
-DUPLICATE_GRACE_S = 0.5
+DUPLICATE_GRACE_S = 1.5
 
 _UNIT_SCALE_TO_UV = {
     "v": 1e6,

@@ -138,8 +138,8 @@ def test_stream_lost_is_reported_and_resumed_without_false_events():
         score, _ = _score(session)
     assert lost["silent_s"] <= 2.5
     resumed = session.payloads("status", "stream_resumed")[0]
-    # 12 s of outage plus what passed before liblsl reconnected to the new outlet.
-    assert 12.0 <= resumed["gap_s"] < 20.0
+    # 12 s of outage plus what passed (at speed 4) before liblsl reconnected to the outlet.
+    assert 12.0 <= resumed["gap_s"] < 60.0
     trials = session.payloads("trial")
     outage_start = lost["t"]
     after = [t for t in trials if t["t_onset"] > outage_start + 12.0]
