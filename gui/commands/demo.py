@@ -7,6 +7,7 @@ import sys
 import uuid
 from pathlib import Path
 
+from gui.commands import positive_seconds
 from gui.commands.simulate import PRESET_NAMES
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -18,7 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--preset", choices=PRESET_NAMES, default="congenital", help="patient (default %(default)s)"
     )
-    parser.add_argument("--duration", type=float, metavar="S", help="stop after this many seconds")
+    parser.add_argument(
+        "--duration", type=positive_seconds, metavar="S", help="stop after this many seconds"
+    )
     parser.add_argument("--seed", type=int, default=0, help="the patient's random seed")
 
 
@@ -30,9 +33,6 @@ def run(args: argparse.Namespace) -> int:
     from detection.config import load_config
     from gui.commands.monitor import run_session
 
-    if args.duration is not None and args.duration <= 0:
-        sys.stderr.write("mirrorscope demo: --duration must be above 0\n")
-        return 2
     config_path = CONFIGS / f"{args.preset}.toml"
     config = load_config(config_path if config_path.exists() else CONFIGS / "default.toml")
     # Our own stream names, so a demo never picks up (or disturbs) another simulator.

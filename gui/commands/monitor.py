@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gui.commands import positive_seconds
+
 if TYPE_CHECKING:
     from acquisition.runner import LiveMonitor
     from detection.calibration import Calibration
@@ -25,7 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stream", metavar="NAME", help="stream name (overrides [stream] name)")
     parser.add_argument("--source-id", metavar="ID", help="pin the stream's source_id")
     parser.add_argument("--headless", action="store_true", help="terminal view, no window")
-    parser.add_argument("--duration", type=float, metavar="S", help="stop after this many seconds")
+    parser.add_argument(
+        "--duration", type=positive_seconds, metavar="S", help="stop after this many seconds"
+    )
 
 
 def display_available() -> bool:
@@ -74,9 +78,6 @@ def run(args: argparse.Namespace) -> int:
     """Monitor until --duration or Ctrl-C."""
     from acquisition.runner import LiveMonitor
 
-    if args.duration is not None and args.duration <= 0:
-        sys.stderr.write("mirrorscope monitor: --duration must be above 0\n")
-        return 2
     config, calibration = load_settings(args)
     monitor = LiveMonitor(config, calibration=calibration)
     sys.stdout.write(f"looking for stream {config.stream.name!r} ...\n")

@@ -10,9 +10,10 @@ import argparse
 import signal
 import sys
 import time
-from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING
+
+from gui.commands import bounded_number
 
 if TYPE_CHECKING:
     from acquisition.sim_outlet import SimulatorStreams
@@ -29,29 +30,6 @@ _POLL_S = 0.1
 _CUE_EXAMPLE = '{"cue":"left","pair":"FDI"} / {"cue":"rest"}'
 
 
-def _number(
-    kind: Callable[[str], float], low: float | None, high: float | None, strict_low: bool = False
-) -> Callable[[str], float]:
-    """Build an argparse ``type`` that parses a number and checks its range."""
-
-    def parse(text: str) -> float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        too_low = low is not None and (value <= low if strict_low else value < low)
-        if too_low or (high is not None and value > high):
-            if high is None:
-                bound = f"> {low:g}" if strict_low else f">= {low:g}"
-            else:
-                bound = f"{low:g}-{high:g}"
-            raise argparse.ArgumentTypeError(f"must be {bound}, got {text}")
-        return value
-
-    parse.__name__ = kind.__name__  # argparse names the type in its messages
-    return parse
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``mirrorscope simulate``.
 
@@ -65,14 +43,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--fs",
-        type=_number(float, *FS_RANGE_HZ),
+        type=bounded_number(float, *FS_RANGE_HZ),
         default=2000.0,
         metavar="HZ",
         help="sampling rate, 500-10000 (default %(default)g)",
     )
     parser.add_argument(
         "--pairs",
-        type=_number(int, 1, MAX_PAIRS),
+        type=bounded_number(int, 1, MAX_PAIRS),
         default=1,
         metavar="N",
         help=f"homologous muscle pairs, 1-{MAX_PAIRS} (default %(default)s)",
@@ -81,11 +59,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--mains", type=int, choices=(50, 60), default=50, help="mains frequency (default 50)"
     )
     parser.add_argument(
-        "--seed", type=_number(int, 0, None), default=0, metavar="N", help="random seed"
+        "--seed", type=bounded_number(int, 0, None), default=0, metavar="N", help="random seed"
     )
     parser.add_argument(
         "--duration",
-        type=_number(float, 0.0, None, strict_low=True),
+        type=bounded_number(float, 0.0, None, strict_low=True),
         default=None,
         metavar="S",
         help="stop after S seconds of stream time (default: run until Ctrl-C)",
@@ -99,14 +77,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--speed",
-        type=_number(float, 0.0, None, strict_low=True),
+        type=bounded_number(float, 0.0, None, strict_low=True),
         default=1.0,
         metavar="X",
         help="stream time per real time; time stamps stay exact (default 1)",
     )
     parser.add_argument(
         "--initial-rest",
-        type=_number(float, 0.0, None),
+        type=bounded_number(float, 0.0, None),
         default=6.0,
         metavar="S",
         help="pure rest before the first cue (default 6)",
@@ -114,27 +92,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     faults = parser.add_argument_group("faults (for testing consumers)")
     faults.add_argument(
         "--jitter-ms",
-        type=_number(float, 0.0, None),
+        type=bounded_number(float, 0.0, None),
         default=0.0,
         metavar="MS",
         help="SD of Gaussian time-stamp jitter",
     )
     faults.add_argument(
-        "--gap-every", type=_number(float, 0.0, None), default=0.0, metavar="S", help="gap period"
+        "--gap-every",
+        type=bounded_number(float, 0.0, None),
+        default=0.0,
+        metavar="S",
+        help="gap period",
     )
     faults.add_argument(
-        "--gap", type=_number(float, 0.0, None), default=0.0, metavar="S", help="samples skipped"
+        "--gap",
+        type=bounded_number(float, 0.0, None),
+        default=0.0,
+        metavar="S",
+        help="samples skipped",
     )
     faults.add_argument(
         "--outage-every",
-        type=_number(float, 0.0, None),
+        type=bounded_number(float, 0.0, None),
         default=0.0,
         metavar="S",
         help="outlet outage period",
     )
     faults.add_argument(
         "--outage",
-        type=_number(float, 0.0, None),
+        type=bounded_number(float, 0.0, None),
         default=0.0,
         metavar="S",
         help="time without an EMG outlet (same source_id after)",

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
+from gui.commands import positive_seconds
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``mirrorscope streams``."""
     parser.add_argument(
         "--wait",
-        type=float,
+        type=positive_seconds,
         default=2.0,
         metavar="S",
         help="how long to listen for streams (default %(default)g s)",
@@ -21,9 +23,6 @@ def run(args: argparse.Namespace) -> int:
     """Print the table; 0 even when nothing is visible (that is an answer too)."""
     from acquisition.streams import list_streams
 
-    if args.wait <= 0:
-        sys.stderr.write("mirrorscope streams: --wait must be above 0\n")
-        return 2
     streams = list_streams(args.wait)
     if not streams:
         sys.stdout.write(f"no LSL streams visible after {args.wait:g} s\n")

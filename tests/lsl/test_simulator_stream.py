@@ -226,7 +226,12 @@ def test_outage_recreates_the_outlet_with_the_same_source_id() -> None:
     assert n[-1] > 7.0 * FS_HZ
     assert np.allclose(n, np.round(n), atol=1e-3)
     n = np.round(n).astype(int)
-    assert np.array_equal(n[n < 12_000], np.arange(12_000))
+    before = n[n < 12_000]
+    # Everything before the outage arrives in order, except possibly the chunk that was still
+    # in flight when the outlet was destroyed (as when an amplifier is unplugged).
+    chunk = round(0.01 * FS_HZ)
+    assert np.array_equal(before, np.arange(len(before)))
+    assert len(before) >= 12_000 - chunk
     assert not np.any((n >= 12_000) & (n < 14_000))
 
 

@@ -1,0 +1,121 @@
+"""The live commands as a person runs them: ``streams``, ``monitor --headless``, ``demo``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from live_helpers import unique
+
+from acquisition.sim_outlet import SimulatorStreams
+from acquisition.simulator import SimulatedPatient
+
+pytestmark = pytest.mark.lsl
+
+ROOT = Path(__file__).parents[2]
+
+
+def _mirrorscope(*args: str, timeout_s: float = 90) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, LSLAPICFG=str(ROOT / "acquisition" / "lsl_local.cfg"))
+    env.pop("DISPLAY", None)
+    return subprocess.run(
+        [sys.executable, "-m", "gui.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        env=env,
+        cwd=ROOT,
+        check=False,
+    )
+
+
+@pytest.fixture
+def simulator():
+    # The monitor process needs a few seconds to start; the patient rests long enough for its
+    # 5 s calibration to fall inside the rest.
+    name = unique("CliSim")
+    patient = SimulatedPatient("congenital", fs_hz=2000.0, seed=5, initial_rest_s=14.0)
+    streams = SimulatorStreams(patient, name=name, source_id=unique("cli-src"), speed=2.0)
+    streams.start()
+    yield streams
+    streams.stop()
+
+
+def test_streams_lists_the_simulator(simulator):
+    result = _mirrorscope("streams", "--local", "--wait", "1.5")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == [
+        "name",
+        "type",
+        "channels",
+        "rate",
+        "(Hz)",
+        "format",
+        "source_id",
+        "host",
+    ]
+    row = next(line for line in lines if line.startswith(simulator.name + " "))
+    assert "EMG" in row
+    assert "2000" in row
+    assert simulator.source_id in row
+
+
+def test_monitor_headless_shows_calibration_trials_and_a_summary(simulator, tmp_path):
+    config = tmp_path / "monitor.toml"
+    config.write_text(
+        f'[stream]\nname = "{simulator.name}"\n\n'
+        '[[pairs]]\nname = "FDI"\nleft = "FDI-L"\nright = "FDI-R"\n\n'
+        f'[cues]\nstream = "{simulator.cues_name}"\n\n'
+        f'[output]\nevents_stream = "{unique("CliEvents")}"\nenvelope_stream = ""\n',
+        encoding="utf-8",
+    )
+    result = _mirrorscope(
+        "monitor", "--local", "--headless", "--config", str(config), "--duration", "12"
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert f"monitoring {simulator.name!r}" in out
+    assert "relax" in out
+    assert "calibrated: mains 50 Hz" in out
+    assert "trial  FDI" in out
+    assert "MIRROR" in out
+    assert "session summary" in out
+    assert "FDI:" in out
+
+
+def test_monitor_with_a_wrong_stream_name_lists_what_is_visible(simulator):
+    result = _mirrorscope(
+        "monitor", "--local", "--headless", "--stream", unique("NoSuchAmp"), "--duration", "1"
+    )
+    assert result.returncode == 1
+    assert "no LSL stream with name=" in result.stderr
+    assert simulator.name in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_monitor_with_a_broken_config_names_the_key(tmp_path):
+    config = tmp_path / "broken.toml"
+    config.write_text('[stream]\nname = "x"\n[[pairs]]\nname="A"\nleft="a"\nright="a"\n')
+    result = _mirrorscope("monitor", "--local", "--headless", "--config", str(config))
+    assert result.returncode == 1
+    assert "pairs[0].right = 'a': names the same channel as pairs[0].left" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("args", [["--duration", "-1"], ["--duration", "x"], ["--bogus"]])
+def test_monitor_rejects_bad_arguments_in_one_line(args):
+    result = _mirrorscope("monitor", "--local", *args)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_demo_without_a_display_falls_back_to_the_terminal():
+    result = _mirrorscope("demo", "--duration", "8")
+    assert result.returncode == 0, result.stderr
+    assert "no display available: showing the terminal view instead" in result.stdout
+    assert "calibrated" in result.stdout
+    assert "session summary" in result.stdout
