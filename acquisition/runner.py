@@ -20,6 +20,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -117,7 +118,12 @@ class LiveMonitor:
         self._stream_info = stream
         self.events: queue.Queue[Event] = queue.Queue()
         self.error: BaseException | None = None
-        self._commands: queue.Queue[Callable[[Pipeline], Any]] = queue.Queue()
+        self._commands: queue.Queue[tuple[Callable[[Pipeline], Any], Future[Any]]] = (
+            queue.Queue()
+        )
+        #: LSL timestamp (raw, clock-synchronised) of the first sample processed: offline
+        #: analysis of a recording starts there to reproduce the live events.
+        self.first_timestamp: float | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -220,9 +226,22 @@ class LiveMonitor:
         if self.error is not None:
             raise self.error
 
-    def command(self, action: Callable[[Pipeline], Any]) -> None:
-        """Run ``action(pipeline)`` in the acquisition thread between two chunks."""
-        self._commands.put(action)
+    def command(self, action: Callable[[Pipeline], Any]) -> Future[Any]:
+        """Run ``action(pipeline)`` in the acquisition thread between two chunks.
+
+        Parameters
+        ----------
+        action : callable
+            Receives the pipeline; must be quick (the acquisition waits for it).
+
+        Returns
+        -------
+        concurrent.futures.Future
+            Resolves to what ``action`` returned (or the error it raised).
+        """
+        future: Future[Any] = Future()
+        self._commands.put((action, future))
+        return future
 
     def health(self) -> StreamHealth:
         """A snapshot of the stream's health."""
@@ -288,6 +307,8 @@ class LiveMonitor:
 
     def _handle(self, raw: np.ndarray, stamps: np.ndarray) -> None:
         started = time.perf_counter()
+        if self.first_timestamp is None:
+            self.first_timestamp = float(stamps[0])
         now_wall = time.monotonic()
         self._last_data_wall = now_wall
         if self._lost:
@@ -421,10 +442,15 @@ class LiveMonitor:
     def _apply_commands(self) -> None:
         while True:
             try:
-                action = self._commands.get_nowait()
+                action, future = self._commands.get_nowait()
             except queue.Empty:
                 return
-            action(self.pipeline)
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(action(self.pipeline))
+            except Exception as err:  # noqa: BLE001 - handed back to whoever asked
+                future.set_exception(err)
 
     def _open_cues(self, info: pylsl.StreamInfo) -> None:
         flags = pylsl.proc_clocksync if self.config.acquisition.clock_sync else 0
