@@ -118,9 +118,7 @@ class LiveMonitor:
         self._stream_info = stream
         self.events: queue.Queue[Event] = queue.Queue()
         self.error: BaseException | None = None
-        self._commands: queue.Queue[tuple[Callable[[Pipeline], Any], Future[Any]]] = (
-            queue.Queue()
-        )
+        self._commands: queue.Queue[tuple[Callable[[Pipeline], Any], Future[Any]]] = queue.Queue()
         #: LSL timestamp (raw, clock-synchronised) of the first sample processed: offline
         #: analysis of a recording starts there to reproduce the live events.
         self.first_timestamp: float | None = None
