@@ -8,6 +8,11 @@ is within ``match_s`` and its active side is right.
 A true mirror counts as *detectable* when its amplitude is at least ``min_mirror_snr`` times the
 mirror channel's baseline RMS: the physiological preset's 0.5-5 % mirrors of a 50 uV contraction
 are smaller than the noise and no detector should be expected to see them.
+
+A movement during which its channel was saturated or lifted off (``excluding`` artefacts in the
+truth) is not scored: the quality checks exclude such a channel on purpose. The count of these
+is reported as ``movements_unscorable``; a mirror during which the mirror channel was so affected
+is not counted as detectable either.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ class Score:
     """How detected trials compare with the truth."""
 
     minutes: float
+    movements_unscorable: int = 0
     movements: int = 0
     movements_found: int = 0
     detectable_mirrors: int = 0
@@ -76,6 +82,7 @@ class Score:
         return {
             "minutes": round(self.minutes, 3),
             "movements": self.movements,
+            "movements_unscorable": self.movements_unscorable,
             "movement_sensitivity": self.movement_sensitivity,
             "detectable_mirrors": self.detectable_mirrors,
             "mirror_sensitivity": self.mirror_sensitivity,
@@ -94,6 +101,7 @@ def score_trials(
     minutes: float,
     match_s: float = 0.3,
     min_mirror_snr: float = 2.0,
+    excluding: tuple[str, ...] = ("saturation", "lift_off"),
 ) -> Score:
     """Compare detected trial events with truth records.
 
@@ -110,6 +118,8 @@ def score_trials(
         Largest onset difference for a detected trial to match a movement.
     min_mirror_snr : float
         Mirror amplitude over baseline RMS above which a true mirror is detectable.
+    excluding : tuple of str
+        Artefact kinds that make a channel unusable while they last.
 
     Returns
     -------
@@ -130,9 +140,14 @@ def score_trials(
             record["mirror_amplitude_uv"] >= min_mirror_snr * record["baseline_uv"]
         )
         for burst in record["bursts"]:
+            spoilt = _affected(record, burst, excluding)
+            if record["active_channel"] in spoilt:
+                result.movements_unscorable += 1
+                continue
             result.movements += 1
-            if detectable:
+            if detectable and record["mirror_channel"] not in spoilt:
                 result.detectable_mirrors += 1
+
             match = _closest(trials, used, burst[0], record["active_side"], match_s)
             if match is None:
                 continue
@@ -142,7 +157,7 @@ def score_trials(
             result.onset_errors_ms.append(1000.0 * (found["t_onset"] - burst[0]))
             if found["mirror"] and not mirror_true:
                 result.false_mirror_calls += 1
-            if detectable and found["mirror"]:
+            if detectable and record["mirror_channel"] not in spoilt and found["mirror"]:
                 result.detectable_mirrors_found += 1
                 if found["lag_ms"] is not None:
                     result.lag_errors_ms.append(found["lag_ms"] - record["mirror_lag_ms"])
@@ -154,6 +169,19 @@ def score_trials(
         1 for i, t in enumerate(trials) if i not in used and t["mirror"]
     )
     return result
+
+
+def _affected(
+    record: Mapping[str, Any], burst: list[float], kinds: tuple[str, ...], margin_s: float = 0.5
+) -> set[str]:
+    """Channels with an excluding artefact overlapping a burst (with a margin)."""
+    start, stop = burst[0] - margin_s, burst[1] + margin_s
+    return {
+        channel
+        for artefact in record["artefacts"]
+        if artefact["kind"] in kinds and artefact["t_start"] < stop and artefact["t_end"] > start
+        for channel in artefact["channels"]
+    }
 
 
 def _closest(
