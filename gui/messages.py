@@ -1,0 +1,55 @@
+"""What the experimenter window says about status events (pure functions, no Qt)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from acquisition.runner import StreamHealth
+from detection.calibration import Calibration
+
+__all__ = ["banner_for", "calibration_text"]
+
+
+def banner_for(payload: dict[str, Any]) -> tuple[str, str] | None:
+    """The banner a status event calls for: ``("alert" | "info" | "clear", text)`` or None."""
+    if payload.get("event") != "status":
+        return None
+    state = payload.get("state")
+    if state == "stream_lost":
+        silent = payload.get("silent_s")
+        after = f" for {silent:.1f} s" if isinstance(silent, (int, float)) else ""
+        return "alert", f"Stream lost: no data{after}. Waiting for it to come back."
+    if state == "stream_resumed":
+        gap = payload.get("gap_s")
+        missing = f"; {gap:.2f} s of signal missing" if isinstance(gap, (int, float)) else ""
+        return "info", f"Stream resumed{missing}. Detection restarts after a short warm-up."
+    if state == "calibration_failed":
+        channels = ", ".join(payload.get("channels", []))
+        return (
+            "alert",
+            f"Calibration failed: {payload.get('reason', 'unknown reason')}"
+            + (f" ({channels})" if channels else "")
+            + ". Measuring rest again: ask the patient to relax and keep still.",
+        )
+    if state == "calibrated":
+        return "info", "Calibrated: thresholds set from the rest just measured."
+    if state == "stream_changed":
+        return "alert", str(payload.get("message", "the stream changed"))
+    if state == "error":
+        return "alert", f"Acquisition stopped: {payload.get('message', 'unknown error')}"
+    return None
+
+
+def calibration_text(
+    health: StreamHealth, rest_s: float, calibration: Calibration | None, labels: list[str]
+) -> str:
+    """One line on the calibration: progress while measuring, else what it holds."""
+    if health.calibrating or calibration is None:
+        left_s = max(0.0, (1 - health.rest_progress) * rest_s)
+        return f"measuring rest: {left_s:.1f} s left (patient relaxed)"
+    with_mvc = [
+        lb for lb in labels if lb in calibration.channels and calibration.channels[lb].mvc_uv
+    ]
+    mvc = f"MVC {', '.join(with_mvc)}" if with_mvc else "no MVC (raw ratios only)"
+    mains = "mains off" if calibration.mains_hz is None else f"mains {calibration.mains_hz} Hz"
+    return f"rest calibrated ({mains}); {mvc}"
