@@ -30,6 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--duration", type=positive_seconds, metavar="S", help="stop after this many seconds"
     )
+    parser.add_argument(
+        "--record",
+        type=Path,
+        metavar="FILE.xdf",
+        help="record the session: streams to FILE.xdf, settings to FILE.session.json",
+    )
 
 
 def display_available() -> bool:
@@ -82,5 +88,20 @@ def run(args: argparse.Namespace) -> int:
     monitor = LiveMonitor(config, calibration=calibration)
     sys.stdout.write(f"looking for stream {config.stream.name!r} ...\n")
     sys.stdout.flush()
-    monitor.start()
-    return run_session(monitor, args)
+    if not getattr(args, "record", None):
+        monitor.start()
+        return run_session(monitor, args)
+    from acquisition.monitor_recording import MonitorRecording
+
+    recording = MonitorRecording(args.record, calibration)
+    recording.start_monitor(monitor)  # a recording that fails never stops the monitor
+    if recording.error:
+        sys.stderr.write(f"not recording: {recording.error}\n")
+    try:
+        return run_session(monitor, args)
+    finally:
+        recording.finish(monitor)
+        if recording.error:
+            sys.stderr.write(f"recording: {recording.error}\n")
+        elif recording.recorder is not None:
+            sys.stdout.write(f"recorded to {args.record}\n")

@@ -1,0 +1,387 @@
+"""``mirrorscope analyze``'s engine: plan, run, measure and write a session's analysis.
+
+:func:`plan_analysis` decides what the live monitor would have used (config, calibration, first
+sample, cues) from the sidecar when there is one; :func:`analyze` runs the session through the
+live code path (:mod:`acquisition.session_run`) and computes the report's measures;
+:func:`write_outputs` writes ``events.jsonl``, ``trials.csv`` and ``summary.json``.
+
+Without a sidecar: an XDF file is treated as live (the first ``rest_s`` seconds are rest); an
+NPZ file, whose recordings have no rest block, is calibrated on each channel's quietest second
+(:func:`detection.offline.quiet_calibration`).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from acquisition.session_run import OfflineRun, run_session
+from acquisition.sidecar import software_version, utc_now
+from acquisition.streams import select_channels
+from acquisition.xdf_session import RecordedSession
+from detection.calibration import Calibration
+from detection.config import Config, parse_config, to_dict
+from detection.errors import MirrorScopeError
+from detection.metrics import Coherence, Correlogram, coherence, cross_correlogram, segment_starts
+from detection.offline import (
+    TRIAL_COLUMNS,
+    QuietCalibration,
+    pair_summary,
+    quiet_calibration,
+    signatures,
+    trial_table,
+)
+
+__all__ = ["Analysis", "PairAnalysis", "Plan", "analyze", "plan_analysis", "write_outputs"]
+
+log = logging.getLogger(__name__)
+
+SEGMENT_S = 1.0
+
+
+class AnalysisError(MirrorScopeError):
+    """An analysis that cannot be done as asked, and why."""
+
+
+@dataclass
+class Plan:
+    """How a session is to be analysed."""
+
+    config: Config
+    calibration: Calibration | None
+    start_index: int
+    use_cues: bool
+    #: In plain words, where the calibration comes from.
+    calibration_source: str
+    quiet: QuietCalibration | None = None
+    #: True when the file holds what the live monitor processed from its first sample.
+    reproduces_live: bool = False
+
+
+@dataclass
+class PairAnalysis:
+    """One homologous pair's measures."""
+
+    name: str
+    left: str
+    right: str
+    rows: list[dict[str, Any]]
+    summary: dict[str, Any]
+    signatures: list[str]
+    coherence_emg: Coherence
+    coherence_rectified: Coherence
+    correlogram: Correlogram
+    #: Which side the correlogram's lags count from ("left" or "right").
+    reference_side: str
+    #: "active windows" or "whole recording" (what the synchrony measures used).
+    synchrony_data: str
+
+
+@dataclass
+class Analysis:
+    """A session's analysis, ready to write and to report."""
+
+    session: RecordedSession
+    plan: Plan
+    run: OfflineRun
+    pairs: list[PairAnalysis]
+    summary: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+
+def _with_file_pairs(session: RecordedSession, config: Config) -> Config:
+    if not session.pairs:
+        return config
+    data = to_dict(config)
+    data["pairs"] = [dataclasses.asdict(p) for p in session.pairs]
+    return parse_config(data, source=f"<pairs of {session.path.name}>")
+
+
+def _calibration_from(doc: Any, where: str) -> Calibration | None:
+    if not isinstance(doc, dict):
+        return None
+    return Calibration.from_json(json.dumps(doc), where)
+
+
+def plan_analysis(
+    session: RecordedSession,
+    *,
+    config: Config | None,
+    default_config: Config,
+    rest: str | None = None,
+) -> Plan:
+    """Decide config, calibration, first sample and cue use for a session.
+
+    Parameters
+    ----------
+    session : RecordedSession
+        The loaded session.
+    config : Config | None
+        A config given by the person (overrides the sidecar's).
+    default_config : Config
+        Used when neither is there; its pairs are replaced by those the file declares.
+    rest : str | None
+        ``"start"`` (first ``rest_s`` seconds are rest), ``"quietest"`` (each channel's quietest
+        second) or None (as recorded: the sidecar's calibration, else ``"start"`` for XDF and
+        ``"quietest"`` for NPZ).
+
+    Returns
+    -------
+    Plan
+        The plan.
+    """
+    sidecar = session.sidecar or {}
+    if config is None and sidecar.get("config"):
+        config = parse_config(sidecar["config"], source=f"sidecar of {session.path.name}")
+    if config is None:
+        config = _with_file_pairs(session, default_config)
+    live_first = isinstance(sidecar.get("first_timestamp"), (int, float))
+    reproduces = live_first and not any("cannot be reproduced" in n for n in session.notes)
+    if rest is None and sidecar:
+        use_cues = bool(config.cues.stream)
+        name = session.path.name
+        if reproduces:
+            calibration = _calibration_from(sidecar.get("calibration"), f"sidecar of {name}")
+            source = (
+                "as live: the saved calibration the monitor started with"
+                if calibration
+                else f"as live: rest measured on the first {config.calibration.rest_s:g} s"
+            )
+            return Plan(config, calibration, session.first_index, use_cues, source, None, True)
+        doc = sidecar.get("calibration") or sidecar.get("calibration_measured")
+        calibration = _calibration_from(doc, f"sidecar of {name}")
+        if calibration is not None:
+            return Plan(
+                config, calibration, 0, use_cues, "the monitor's calibration (from the sidecar)"
+            )
+    rest = rest or ("quietest" if session.kind == "npz" else "start")
+    use_cues = session.cues is not None and (bool(config.cues.stream) or not sidecar)
+    if rest == "quietest":
+        quiet = _quiet(session, config)
+        source = (
+            "no rest block at the start: each channel's baseline was measured on its quietest "
+            f"{quiet.share:.0%} of {quiet.block_s * 1000:.0f} ms blocks (at least 1 s per channel)"
+        )
+        return Plan(config, quiet.calibration, 0, use_cues, source, quiet)
+    cal_file = config.calibration.file
+    if cal_file and Path(cal_file).exists():
+        return Plan(
+            config, Calibration.load(cal_file), 0, use_cues, f"saved calibration {cal_file}"
+        )
+    source = f"the first {config.calibration.rest_s:g} s were taken as rest (as live)"
+    return Plan(config, None, 0, use_cues, source)
+
+
+def _quiet(session: RecordedSession, config: Config) -> QuietCalibration:
+    emg = session.emg
+    selection = select_channels(emg.summary(), config)
+    data = emg.data[:, list(selection.columns)].astype(np.float32)
+    data *= np.array(selection.scale_to_uv, dtype=np.float32)
+    return quiet_calibration(config, emg.fs_hz, selection.labels, data)
+
+
+def _active_mask(rows: list[dict[str, Any]], times: np.ndarray) -> np.ndarray:
+    mask = np.zeros(len(times), dtype=bool)
+    for row in rows:
+        if not row["bimanual"]:
+            a, b = np.searchsorted(times, [row["t_onset"], row["t_offset"]])
+            mask[a:b] = True
+    return mask
+
+
+def _pair(
+    run: OfflineRun, plan: Plan, pair: tuple[str, int, int], rows: list[dict[str, Any]]
+) -> PairAnalysis:
+    name, left, right = pair
+    fs = run.fs_hz
+    seg_n = round(SEGMENT_S * fs)
+    starts = segment_starts(_active_mask(rows, run.times), seg_n)
+    data = "active windows"
+    if len(starts) < 2:
+        usable = np.ones(len(run.times), dtype=bool)
+        settle = round(
+            (
+                plan.config.detector.warmup_s
+                + (0 if plan.calibration else plan.config.calibration.rest_s)
+            )
+            * fs
+        )
+        usable[:settle] = False
+        starts = segment_starts(usable, seg_n)
+        data = "whole recording"
+    sides = Counter(r["active_side"] for r in rows if not r["bimanual"])
+    reference = sides.most_common(1)[0][0] if sides else "left"
+    x, y = (left, right) if reference == "left" else (right, left)
+    mains = run.calibration.mains_hz if run.calibration else None
+    f = run.filtered_uv
+    coh = coherence(f[:, left], f[:, right], fs, starts, mains_hz=mains)
+    rect = np.abs(f[:, [left, right]].astype(float))
+    coh_rect = coherence(rect[:, 0], rect[:, 1], fs, starts, mains_hz=mains)
+    cc = cross_correlogram(f[:, x], f[:, y], fs, starts)
+    contraction_s = len(starts) * SEGMENT_S if data == "active windows" else 0.0
+    summary = pair_summary(
+        name,
+        rows,
+        contraction_s=contraction_s,
+        coherence_emg=coh,
+        coherence_rectified=coh_rect,
+        correlogram=cc,
+    )
+    return PairAnalysis(
+        name=name,
+        left=run.labels[left],
+        right=run.labels[right],
+        rows=rows,
+        summary=summary,
+        signatures=signatures(summary),
+        coherence_emg=coh,
+        coherence_rectified=coh_rect,
+        correlogram=cc,
+        reference_side=reference,
+        synchrony_data=data,
+    )
+
+
+def _reproduction(session: RecordedSession, run: OfflineRun, plan: Plan) -> dict[str, Any] | None:
+    """How the offline trials compare with the trials the live monitor published."""
+    if session.events is None or not plan.reproduces_live:
+        return None
+    live = [json.loads(v) for v in session.events.values]
+    live_trials = [p for p in live if p.get("event") == "trial"]
+    offline = [e.payload for e in run.events if e.kind == "trial"]
+    same = sum(1 for a, b in zip(live_trials, offline, strict=False) if a == b)
+    return {"live_trials": len(live_trials), "offline_trials": len(offline), "identical": same}
+
+
+def analyze(
+    session: RecordedSession, plan: Plan, *, progress: Callable[[int, int], None] | None = None
+) -> Analysis:
+    """Run the session through the live code path and compute the report's measures.
+
+    Parameters
+    ----------
+    session : RecordedSession
+        The loaded session.
+    plan : Plan
+        From :func:`plan_analysis`.
+    progress : callable | None
+        ``progress(done, total)`` in samples.
+
+    Returns
+    -------
+    Analysis
+        Everything the outputs and the report need.
+    """
+    run = run_session(
+        session,
+        plan.config,
+        calibration=plan.calibration,
+        start_index=plan.start_index,
+        use_cues=plan.use_cues,
+        progress=progress,
+    )
+    if len(run.times) == 0:
+        raise AnalysisError(f"{session.path}: the EMG stream holds no samples to analyse")
+    rest_power = None
+    if run.calibration is not None:
+        rest_power = [
+            ch.rest_mean_uv**2 + ch.rest_sd_uv**2
+            for ch in (run.calibration.channels[label] for label in run.labels)
+        ]
+    trials = [e.payload for e in run.events if e.kind == "trial"]
+    t_start = float(run.times[0])
+    rows = trial_table(
+        trials, run.times, run.envelope_uv, run.pairs, rest_power=rest_power, t_start=t_start
+    )
+    pairs = [
+        _pair(run, plan, pair, [r for r in rows if r["pair"] == pair[0]]) for pair in run.pairs
+    ]
+    analysis = Analysis(session, plan, run, pairs, {}, list(session.notes))
+    if run.calibration is None:
+        analysis.notes.append("the rest calibration never succeeded: no trials could be detected")
+    analysis.summary = _summary(analysis, _reproduction(session, run, plan))
+    return analysis
+
+
+def _summary(analysis: Analysis, reproduction: dict[str, Any] | None) -> dict[str, Any]:
+    session, run, plan = analysis.session, analysis.run, analysis.plan
+    kinds = Counter(
+        e.kind if e.kind != "status" else f"status:{e.payload.get('state')}" for e in run.events
+    )
+    cal = run.calibration
+    channels = {}
+    if cal is not None:
+        for label in run.labels:
+            ch = cal.channels[label]
+            entry: dict[str, Any] = {
+                "rest_mean_uv": round(ch.rest_mean_uv, 3),
+                "rest_sd_uv": round(ch.rest_sd_uv, 3),
+            }
+            if plan.quiet is not None:
+                entry["measured_on_s"] = round(plan.quiet.rest_s[label], 2)
+            channels[label] = entry
+    return {
+        "file": session.path.name,
+        "kind": session.kind,
+        "analyzed_utc": utc_now(),
+        "software": {"name": "mirrorscope", "version": software_version()},
+        "recording": {
+            "emg_stream": session.emg.name,
+            "fs_hz": session.emg.fs_hz,
+            "channels": list(session.emg.labels),
+            "duration_s": round(session.emg.duration_s, 3),
+            "processed_from_s": round(plan.start_index / session.emg.fs_hz, 3),
+            "processed_s": round(len(run.times) / run.fs_hz, 3),
+            "cue_markers": 0 if session.cues is None else len(session.cues.values),
+            "cues_used": plan.use_cues,
+            "live_events": None if session.events is None else len(session.events.values),
+            "other_streams": session.other_streams,
+        },
+        "calibration": {
+            "source": plan.calibration_source,
+            "mains_hz": None if cal is None else cal.mains_hz,
+            "channels": channels,
+        },
+        "events": dict(sorted(kinds.items())),
+        "pairs": [{**p.summary, "signatures": p.signatures} for p in analysis.pairs],
+        "reproduction": reproduction,
+        "config": to_dict(plan.config),
+        "notes": analysis.notes,
+    }
+
+
+def write_outputs(analysis: Analysis, out_dir: str | Path) -> dict[str, Path]:
+    """Write ``events.jsonl``, ``trials.csv`` and ``summary.json`` into ``out_dir``.
+
+    Returns
+    -------
+    dict
+        Output name to path.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "events": out / "events.jsonl",
+        "trials": out / "trials.csv",
+        "summary": out / "summary.json",
+    }
+    with paths["events"].open("w", encoding="utf-8") as f:
+        for event in analysis.run.events:
+            f.write(event.to_json() + "\n")
+    with paths["trials"].open("w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=TRIAL_COLUMNS)
+        writer.writeheader()
+        rows = sorted((r for p in analysis.pairs for r in p.rows), key=lambda r: r["trial"])
+        for row in rows:
+            writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    paths["summary"].write_text(json.dumps(analysis.summary, indent=2) + "\n", encoding="utf-8")
+    return paths
