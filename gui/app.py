@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
@@ -82,12 +83,21 @@ def run_window(
         log.info("interrupted: closing the window")
         window.close()
 
-    previous = signal.signal(signal.SIGINT, interrupt)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, interrupt) if in_main_thread else None
+    # A local event loop, not app.exec()/app.quit(): quitting the application makes every
+    # nested event loop return at once until the next app.exec(), which would break a caller
+    # (or a test) that goes on using Qt after the window closed.
+    loop = QtCore.QEventLoop()
+    window.closed.connect(loop.quit)
+    quit_on_close = app.quitOnLastWindowClosed()
+    app.setQuitOnLastWindowClosed(False)
     try:
-        window.closed.connect(app.quit)
-        app.exec()
+        loop.exec()
     finally:
-        signal.signal(signal.SIGINT, previous)
+        app.setQuitOnLastWindowClosed(quit_on_close)
+        if in_main_thread:
+            signal.signal(signal.SIGINT, previous)
         poll.stop()
         window.close()
         window.deleteLater()

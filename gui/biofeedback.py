@@ -31,6 +31,7 @@ class FeedbackBar(QtWidgets.QWidget):
         self.pair = pair
         self.feedback: PairFeedback | None = None
         self.waiting = "calibrating: please relax"
+        self._shown: object = None
         self.setMinimumSize(260, 360)
 
     @property
@@ -41,17 +42,23 @@ class FeedbackBar(QtWidgets.QWidget):
         return palette.SKY_BLUE
 
     def show_feedback(self, feedback: PairFeedback | None, waiting: str = "") -> None:
-        """Show new values (None with a ``waiting`` message while there are none)."""
+        """Show new values (None with a ``waiting`` message while there are none).
+
+        The bar is repainted only when what it shows changes at the resolution it is drawn
+        with (1 % of ratio and effort), so a resting patient costs no painting.
+        """
         self.feedback = feedback
         self.waiting = waiting
-        self.update()
+        key = (waiting, None if feedback is None else _quantised(feedback))
+        if key != self._shown:
+            self._shown = key
+            self.update()
 
     # ---- painting --------------------------------------------------------------------------
 
     def paintEvent(self, event: QtGui.QPaintEvent | None) -> None:  # noqa: N802 - Qt API
         """Paint the bars and words."""
         p = QtGui.QPainter(self)
-        p.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing)
         w, h = self.width(), self.height()
         p.fillRect(0, 0, w, h, QtGui.QColor(BACKGROUND))
         big = max(24, round(h * 0.09))
@@ -158,6 +165,20 @@ class FeedbackBar(QtWidgets.QWidget):
         _text(p, below, target, round(small * 0.75))
 
 
+def _quantised(fb: PairFeedback) -> tuple[object, ...]:
+    levels = fb.levels
+    return (
+        fb.active_side,
+        fb.over,
+        round(fb.threshold, 3),
+        fb.target_percent,
+        levels.active_on,
+        levels.normalised,
+        round(100 * levels.ratio),
+        round(levels.effort_percent),
+    )
+
+
 def _column(row: QtCore.QRectF, column: QtCore.QRectF) -> QtCore.QRectF:
     """The part of ``row`` above ``column``, a little wider than it."""
     margin = column.width() * 0.15
@@ -207,7 +228,7 @@ class BiofeedbackWindow(QtWidgets.QWidget):
         self.bars = {name: FeedbackBar(name) for name in pair_names}
         for bar in self.bars.values():
             layout.addWidget(bar)
-        self.resize(max(640, 360 * len(pair_names)), 720)
+        self.resize(min(1600, max(640, 300 * len(pair_names))), 720)
         QtGui.QShortcut(QtGui.QKeySequence("F11"), self, self.toggle_full_screen)
         QtGui.QShortcut(QtGui.QKeySequence("Esc"), self, self.showNormal)
 

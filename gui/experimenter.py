@@ -33,7 +33,7 @@ from gui.tone import Tone
 from gui.widgets.status import Banner, HealthPanel, MirrorIndicator
 from gui.widgets.tables import SummaryTable, TrialTable
 from gui.widgets.traces import TracePanel
-from gui.wizard import CalibrationWizard
+from gui.wizard import DEFAULT_MVC_S, CalibrationWizard
 
 __all__ = ["ExperimenterWindow"]
 
@@ -311,10 +311,16 @@ class ExperimenterWindow(QtWidgets.QMainWindow):
         self.biofeedback.show()
         self.biofeedback.raise_()
 
-    def open_wizard(self) -> CalibrationWizard:
-        """Open the calibration wizard (or raise the open one)."""
+    def open_wizard(self, mvc_s: float = DEFAULT_MVC_S) -> CalibrationWizard:
+        """Open the calibration wizard (or raise the open one).
+
+        Parameters
+        ----------
+        mvc_s : float
+            Length of each MVC contraction.
+        """
         if self.wizard is None:
-            self.wizard = CalibrationWizard(self.monitor, self.settings, parent=self)
+            self.wizard = CalibrationWizard(self.monitor, self.settings, mvc_s=mvc_s, parent=self)
             self.wizard.restarted.connect(self.state.restart)
             self.wizard.saved.connect(lambda path: self._log(f"calibration saved to {path}"))
             self.wizard.finished.connect(self._wizard_closed)

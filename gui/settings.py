@@ -34,15 +34,24 @@ class FeedbackSettings:
 
 
 class Settings:
-    """Typed access to the remembered settings."""
+    """Typed access to the remembered settings.
 
-    def __init__(self) -> None:
-        self._q = QtCore.QSettings(
-            QtCore.QSettings.Format.IniFormat,
-            QtCore.QSettings.Scope.UserScope,
-            ORGANISATION,
-            APPLICATION,
-        )
+    Parameters
+    ----------
+    path : Path | None
+        An INI file to use instead of the user's (benchmarks and tests).
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        if path is not None:
+            self._q = QtCore.QSettings(str(path), QtCore.QSettings.Format.IniFormat)
+        else:
+            self._q = QtCore.QSettings(
+                QtCore.QSettings.Format.IniFormat,
+                QtCore.QSettings.Scope.UserScope,
+                ORGANISATION,
+                APPLICATION,
+            )
 
     def _float(self, key: str, default: float) -> float:
         try:

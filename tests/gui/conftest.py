@@ -1,0 +1,35 @@
+"""Fixtures for the Qt tests: isolated settings, a simulated patient with a live monitor."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from PyQt6 import QtCore
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "lsl"))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(tmp_path):
+    """No test reads or writes the user's real QSettings."""
+    folder = tmp_path / "qsettings"
+    folder.mkdir()
+    QtCore.QSettings.setPath(
+        QtCore.QSettings.Format.IniFormat, QtCore.QSettings.Scope.UserScope, str(folder)
+    )
+
+
+@pytest.fixture
+def settings(tmp_path):
+    from gui.settings import Settings
+
+    return Settings(tmp_path / "settings.ini")
+
+
+@pytest.fixture
+def app(qapp):
+    from gui.app import ensure_app
+
+    return ensure_app()
