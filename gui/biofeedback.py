@@ -156,11 +156,10 @@ class FeedbackBar(QtWidgets.QWidget):
             if fb.levels.normalised
             else f"target {low / 100:.0f}-{high / 100:.0f} × threshold"
         )
+        # Centred under the bar, as wide as the space to the window's right edge allows.
+        half = min(rect.center().x(), self.width() - rect.center().x()) - 4
         below = QtCore.QRectF(
-            rect.left() - rect.width() * 0.4,
-            rect.bottom() + small * 0.2,
-            rect.width() * 1.8,
-            small * 1.2,
+            rect.center().x() - half, rect.bottom() + small * 0.2, 2 * half, small * 1.2
         )
         _text(p, below, target, round(small * 0.75))
 

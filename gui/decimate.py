@@ -13,7 +13,9 @@ import numpy as np
 __all__ = ["peak_decimate"]
 
 
-def peak_decimate(x: np.ndarray, y: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
+def peak_decimate(
+    x: np.ndarray, y: np.ndarray, bins: int, *, upper_only: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Keep the minimum and maximum of each of ``bins`` equal runs of samples.
 
     Parameters
@@ -24,6 +26,10 @@ def peak_decimate(x: np.ndarray, y: np.ndarray, bins: int) -> tuple[np.ndarray, 
         Values.
     bins : int
         Runs to reduce to (about the pixel width of the plot).
+    upper_only : bool
+        Keep only each run's maximum, at its last sample time: for a smooth positive signal
+        such as an envelope, whose peaks are what thresholds are compared with, this draws
+        its upper hull without the saw teeth of alternating minima and maxima.
 
     Returns
     -------
@@ -31,7 +37,8 @@ def peak_decimate(x: np.ndarray, y: np.ndarray, bins: int) -> tuple[np.ndarray, 
         Each run's first and last sample time (``m = 2 * bins``); ``x`` itself when there
         are fewer than two samples per run (nothing to gain).
     y_out : ndarray, shape (m, channels)
-        Minimum then maximum of each run (``y`` itself when not decimated). The oldest
+        Minimum and maximum of each run, in alternating order (``y`` itself when not
+        decimated). The oldest
         ``n mod bins`` samples are dropped: the newest must always be drawn.
     """
     n = len(x)
@@ -40,10 +47,15 @@ def peak_decimate(x: np.ndarray, y: np.ndarray, bins: int) -> tuple[np.ndarray, 
         return x, y
     start = n - per * bins
     runs = y[start:].reshape(bins, per, y.shape[1])
+    edges = x[start:].reshape(bins, per)
+    if upper_only:
+        return edges[:, -1].copy(), runs.max(axis=1)
     out = np.empty((bins, 2, y.shape[1]), y.dtype)
     np.min(runs, axis=1, out=out[:, 0])
     np.max(runs, axis=1, out=out[:, 1])
-    edges = x[start:].reshape(bins, per)
+    # Every other run goes max then min, so the line is drawn as vertical strokes joined
+    # where they meet (min to min, max to max) instead of diagonals that make a moire.
+    out[1::2] = out[1::2, ::-1]
     x_out = np.empty((bins, 2))
     x_out[:, 0] = edges[:, 0]
     x_out[:, 1] = edges[:, -1]

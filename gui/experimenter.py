@@ -19,7 +19,6 @@ from typing import Any
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from acquisition.runner import LiveMonitor
-from detection.calibration import Calibration, CalibrationError
 from detection.events import Event
 from gui import palette
 from gui.biofeedback import BiofeedbackWindow
@@ -27,6 +26,7 @@ from gui.controls import DisplayControls, FeedbackControls
 from gui.feedback import FeedbackController
 from gui.live_state import LiveState
 from gui.messages import banner_for, calibration_text
+from gui.session_actions import SessionActions
 from gui.settings import Settings
 from gui.terminal import describe_event
 from gui.tone import Tone
@@ -50,7 +50,7 @@ Recorder = Callable[[Path], object]
 NoteSink = Callable[[str], object]
 
 
-class ExperimenterWindow(QtWidgets.QMainWindow):
+class ExperimenterWindow(SessionActions, QtWidgets.QMainWindow):
     """The live display for a started monitor.
 
     Parameters
@@ -168,6 +168,7 @@ class ExperimenterWindow(QtWidgets.QMainWindow):
             splitter.addWidget(holder)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
+        splitter.setSizes([960, 640])
         self.setCentralWidget(splitter)
 
     def _actions(self) -> None:
@@ -330,119 +331,6 @@ class ExperimenterWindow(QtWidgets.QMainWindow):
 
     def _wizard_closed(self) -> None:
         self.wizard = None
-
-    def load_calibration_dialog(self) -> None:
-        """Ask for a calibration file and use it."""
-        start = self.settings.last_calibration or self.settings.last_folder
-        name, _ = QtWidgets.QFileDialog.getOpenFileName(
-            self, "Load calibration", str(start), "Calibration (*.json)"
-        )
-        if name:
-            self.load_calibration(Path(name))
-
-    def load_calibration(self, path: Path) -> Future[Any] | None:
-        """Use a saved calibration; problems are shown on the banner.
-
-        Returns
-        -------
-        Future | None
-            The pipeline command, or None when the file could not be read.
-        """
-        try:
-            calibration = Calibration.load(path)
-        except CalibrationError as err:
-            self.banner.alert(f"Calibration not loaded: {err}")
-            return None
-        future = self.monitor.command(lambda p: p.set_calibration(calibration))
-
-        def done(f: Future[Any]) -> None:
-            if f.exception() is not None:
-                self.banner.alert(f"Calibration not used: {f.exception()}")
-                return
-            self.settings.last_calibration = path
-            self.banner.info(f"Using calibration {path.name} ({calibration.created_utc})")
-            self._log(f"calibration loaded from {path}")
-
-        self._pending.append((future, done))
-        self.offer.hide()
-        return future
-
-    def _offer_last_calibration(self) -> None:
-        path = self.settings.last_calibration
-        self.offer.hide()
-        if path is None or not path.is_file() or self.monitor.config.calibration.file:
-            return
-        layout = QtWidgets.QHBoxLayout(self.offer)
-        layout.setContentsMargins(0, 0, 0, 0)
-        text = QtWidgets.QLabel(f"Last calibration: <b>{path.name}</b>. Use it for this session?")
-        use = QtWidgets.QPushButton("Use it")
-        dismiss = QtWidgets.QPushButton("No, measure rest")
-        use.clicked.connect(lambda: self.load_calibration(path))
-        dismiss.clicked.connect(self.offer.hide)
-        layout.addWidget(text, 1)
-        layout.addWidget(use)
-        layout.addWidget(dismiss)
-        self.offer.setStyleSheet(f"background: {palette.LIGHT_GREY};")
-        self.offer.show()
-
-    def toggle_record(self) -> None:
-        """Start a recording (asking where) or stop the one this window started."""
-        if self._record is None:
-            return
-        if self._recording is not None:
-            self.stop_recording()
-            return
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        default = self.settings.last_folder / f"session-{stamp}.xdf"
-        name, _ = QtWidgets.QFileDialog.getSaveFileName(
-            self, "Record session", str(default), "XDF (*.xdf)"
-        )
-        if name:
-            self.start_recording(Path(name))
-
-    def start_recording(self, path: Path) -> None:
-        """Call the recorder with ``path``."""
-        if self._record is None:
-            return
-        try:
-            self._recording = self._record(path)
-        except Exception as err:  # any recorder failure is shown, not fatal
-            log.exception("recording to %s failed", path)
-            self.banner.alert(f"Recording failed: {err}")
-            return
-        self.settings.last_folder = path.parent
-        if not callable(getattr(self._recording, "stop", None)):
-            self._recording = None  # nothing to stop: the recorder runs on its own
-        else:
-            self.record_action.setText("Stop recording (R)")
-        self._log(f"recording to {path}")
-
-    def stop_recording(self) -> None:
-        """Stop the recording this window started."""
-        recording, self._recording = self._recording, None
-        if recording is not None:
-            recording.stop()  # type: ignore[attr-defined]
-            self.record_action.setText("Record (R)")
-            self._log("recording stopped")
-
-    def note_dialog(self) -> None:
-        """Ask for a note and add it."""
-        text, ok = QtWidgets.QInputDialog.getText(self, "Note", "Note for this moment:")
-        if ok and text.strip():
-            self.add_note(text.strip())
-
-    def add_note(self, text: str) -> None:
-        """Add a note to the trial table and log, and publish it through ``note``."""
-        snap = self.monitor.display.snapshot(1)
-        t = float(snap.t[-1]) if len(snap.t) else None
-        self.trials.add_note(self.state.add_note(text, t))
-        self._log(f"note: {text}")
-        if self._note is not None:
-            try:
-                self._note(text)
-            except Exception as err:  # a marker that fails must not close us
-                log.exception("publishing the note failed")
-                self.banner.alert(f"Note not published: {err}")
 
     # ---- settings and closing ------------------------------------------------------------
 

@@ -15,24 +15,23 @@ __all__ = ["SummaryTable", "TrialTable", "fmt"]
 MAX_ROWS = 1000
 
 TRIAL_COLUMNS = (
-    "time (s)",
+    "t (s)",
     "pair",
     "active",
     "mirror",
     "ratio",
-    "ratio norm",
-    "lag (ms)",
+    "norm",
+    "lag ms",
     "grade (prov.)",
-    "bimanual",
     "quality / note",
 )
 SUMMARY_COLUMNS = (
     "pair",
     "trials",
-    "with mirror (Espay)",
-    "median lag (95 % CI)",
-    "median ratio",
-    "provisional grade",
+    "mirror (Espay bin)",
+    "lag ms (95 % CI)",
+    "ratio",
+    "grade (prov.)",
 )
 #: Columns are fitted to their contents while the table is this short (fitting is O(rows)).
 FIT_ROWS = 30
@@ -85,14 +84,13 @@ class TrialTable(QtWidgets.QTableWidget):
             fmt(trial.get("ratio_norm")),
             fmt(trial.get("lag_ms"), "{:.0f}"),
             "–" if trial.get("grade") is None else str(trial["grade"]),
-            "yes" if trial["bimanual"] else "no",
             ", ".join(trial.get("quality") or []),
         )
         self._insert(cells, mirror=bool(trial["mirror"]) and not trial["bimanual"])
 
     def add_note(self, note: dict[str, Any]) -> None:
         """Add a typed note as the top row."""
-        cells = (self._time(note.get("t")), "", "", "NOTE", "", "", "", "", "", note["text"])
+        cells = (self._time(note.get("t")), "", "", "NOTE", "", "", "", "", note["text"])
         self._insert(cells, note=True)
 
     def _insert(self, cells: tuple[str, ...], *, mirror: bool = False, note: bool = False):
@@ -119,7 +117,8 @@ class SummaryTable(QtWidgets.QTableWidget):
             QtWidgets.QHeaderView.ResizeMode.ResizeToContents
         )
         self.setToolTip(
-            "Grade: provisional, after Woods & Teuber (1978) on the (normalised) ratio; no "
+            "Lag and ratio: medians over the trials with mirror activity. Grade: provisional, "
+            "after Woods & Teuber (1978) on the (normalised) ratio; no "
             "validated EMG mapping exists. The lag CI is a bootstrap over >= "
             f"{MIN_TRIALS_FOR_CI} trials with mirror activity."
         )
@@ -130,12 +129,12 @@ class SummaryTable(QtWidgets.QTableWidget):
         """Show one pair's figures (cells are rewritten only when they change)."""
         fraction = stats.mirror_fraction
         share = "–" if fraction is None else f"{100 * fraction:.0f} % ({espay_bin(fraction)})"
-        lag = fmt(stats.median_lag_ms, "{:.0f} ms")
+        lag = fmt(stats.median_lag_ms, "{:.0f}")
         ci = stats.lag_ci_ms
         if ci is not None:
             lag += f" ({ci[0]:.0f} to {ci[1]:.0f})"
         elif stats.lags_ms:
-            lag += f" (CI at {MIN_TRIALS_FOR_CI} trials)"
+            lag += f" (CI from {MIN_TRIALS_FOR_CI})"
         grade = "–" if stats.median_grade is None else str(stats.median_grade)
         cells = (
             stats.name,

@@ -260,9 +260,11 @@ class TracePanel(pg.GraphicsLayoutWidget):
         width_px = self.sides["left"].plot.vb.width()
         # Decimate first (samples x channels, all channels in one pass), scale after. The
         # trace keeps a min and a max per 2 pixels; the envelope is smooth (a 50 ms window),
-        # so one point per 4 pixels draws the same line at a quarter of the cost.
+        # so its maximum per 2 pixels draws the same line at a quarter of the points.
         x_trace, filtered = peak_decimate(x, snap.filtered_uv[start:], _bins(width_px / 2))
-        x_env, detection = peak_decimate(x, snap.detection[start:], _bins(width_px / 8))
+        x_env, detection = peak_decimate(
+            x, snap.detection[start:], _bins(width_px / 2), upper_only=True
+        )
         half = FILL * TRACE_H / 2
         trace_d = np.clip(filtered.T * (half / self.scale_uv), -half, half)
         trace_d += self._centres[:, None]

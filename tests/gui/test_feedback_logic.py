@@ -86,6 +86,10 @@ def test_peak_decimation_keeps_extremes_of_every_channel():
     assert yd[:, 1].max() == 9.0
     assert yd[:, 2].min() == -4.0
     assert xd[-1] == 999.0
+    xu, yu = peak_decimate(x, y, 100, upper_only=True)
+    assert xu.shape == (100,)
+    assert yu[:, 1].max() == 9.0
+    assert yu[:, 2].min() == 0.0
     # Fewer than two samples per run: nothing to gain, the data come back as they are.
     same_x, _ = peak_decimate(x[:150], y[:150], 100)
     assert len(same_x) == 150
