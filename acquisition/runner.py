@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import queue
 import threading
 import time
@@ -27,6 +28,8 @@ from typing import Any
 
 import numpy as np
 import pylsl
+from pylsl.util import LostError
+from pylsl.util import TimeoutError as LslTimeoutError
 
 from acquisition.display import DisplayBuffer
 from acquisition.outlets import EnvelopeOutlet, EventOutlet
@@ -53,8 +56,21 @@ log = logging.getLogger(__name__)
 PULL_TIMEOUT_S = 0.02
 #: Largest chunk pulled at once (s of signal); a backlog arrives in pieces this long.
 MAX_PULL_S = 0.5
-#: How often a lost stream's inlet is re-opened from scratch if liblsl does not recover it (s).
+#: How often a lost stream is looked for (to notice it back changed, or re-open a dead inlet).
 REOPEN_EVERY_S = 2.0
+#: Lost this long with our stream visible again: open a fresh inlet instead of waiting (s).
+REOPEN_AFTER_S = 4.0
+#: Opening a fresh inlet may take this long (s): the acquisition thread waits for it.
+REOPEN_QUERY_S = 0.3
+#: The background resolver forgets an outlet that has not answered for this long (s).
+SOURCE_FORGET_S = 2.0
+#: This many timestamp jumps within one second of samples: the stream does not run at its
+#: nominal rate (a different stream took its source_id), and is refused.
+JUMPS_PER_SECOND_LIMIT = 5
+#: While data are held for want of an answer, ask again this often (s) ...
+HELD_RETRY_S = 0.2
+#: ... and read them anyway after this long without one (s).
+UNVERIFIED_ACCEPT_S = 5.0
 _LSL_DTYPES = {
     "float32": np.float32,
     "double64": np.float64,
@@ -175,6 +191,12 @@ class LiveMonitor:
                     self.fs_hz,
                     cfg.output.envelope_rate_hz,
                 )
+        key, value = ("source_id", self.summary.source_id)
+        if not value:
+            key, value = "name", self.summary.name
+        self._source_resolver = pylsl.ContinuousResolver(
+            prop=key, value=value, forget_after=SOURCE_FORGET_S
+        )
         self._cue_inlet: pylsl.StreamInlet | None = None
         self._cue_resolver: pylsl.ContinuousResolver | None = None
         if cfg.cues.stream:
@@ -187,6 +209,14 @@ class LiveMonitor:
                 log.warning("cue stream %r not visible yet; will keep looking", cfg.cues.stream)
         self._last_data_wall = time.monotonic()
         self._last_reopen = time.monotonic()
+        self._refused_uid: str | None = None
+        self._inlet_dead = False
+        self._refusing = False
+        self._held: list[tuple[np.ndarray, np.ndarray]] = []
+        self._held_since = 0.0
+        self._last_raw_t = math.nan
+        self._jump_marks: list[int] = []
+        self._samples_seen = 0
         self._thread = threading.Thread(
             target=self._run_guarded, name=f"acquisition-{self.summary.name}", daemon=True
         )
@@ -205,6 +235,7 @@ class LiveMonitor:
                 inlet.close_stream()
                 setattr(self, name, None)
         self._cue_resolver = None
+        self._source_resolver = None
         self._events_out = self._envelope_out = None
 
     def __enter__(self) -> LiveMonitor:
@@ -282,6 +313,11 @@ class LiveMonitor:
     def _run(self) -> None:
         while not self._stop.is_set():
             self._apply_commands()
+            if self._held:
+                # Not pulling while we wait to know who sent the held data: liblsl buffers.
+                self._retry_held()
+                self._stop.wait(HELD_RETRY_S)
+                continue
             try:
                 _, stamps = self._inlet.pull_chunk(
                     timeout=PULL_TIMEOUT_S,
@@ -290,25 +326,71 @@ class LiveMonitor:
                     min_samples=1,
                     as_numpy=True,
                 )
-            except pylsl.LostError:
+            except LostError:
                 # liblsl gave up on this inlet (a stream without source_id cannot be
                 # recovered); wait as a pull would, then look for the stream again.
                 stamps = np.zeros(0)
+                self._inlet_dead = True
                 self._stop.wait(PULL_TIMEOUT_S)
+            except LslTimeoutError:
+                stamps = np.zeros(0)  # liblsl times out a pull while it reconnects
             # Cues are read after the EMG they precede was pulled and before it is processed,
             # so a cue is always in hand when the movement it announced is decided.
             self._poll_cues()
             if len(stamps) == 0:
                 self._check_silence()
                 continue
-            self._handle(self._buffer[: len(stamps)], np.asarray(stamps, dtype=float))
+            self._admit(self._buffer[: len(stamps)], np.asarray(stamps, dtype=float))
+
+    def _admit(self, raw: np.ndarray, stamps: np.ndarray) -> None:
+        """Process a chunk, drop it (a changed stream), or hold it until we know who sent it.
+
+        liblsl reconnects an inlet to any outlet with the same source_id, even one in another
+        format, so data after a silence or a jump in the timestamps is checked first.
+        """
+        self._last_data_wall = time.monotonic()
+        if self._needs_check(stamps):
+            verdict = self._verify()
+            if verdict is None:
+                self._held.append((raw.copy(), stamps.copy()))
+                self._held_since = time.monotonic()
+                return
+            if not verdict:
+                return
+        self._handle(raw, stamps)
+
+    def _needs_check(self, stamps: np.ndarray) -> bool:
+        if self._refusing or self._lost:
+            return True
+        expected = self._last_raw_t + 1.0 / self.fs_hz
+        tolerance = self.config.acquisition.gap_tolerance_s
+        return math.isfinite(expected) and abs(float(stamps[0]) - expected) > tolerance
+
+    def _verify(self) -> bool | None:
+        """True: our stream; False: a changed one (refused); None: nobody answers yet."""
+        info = self._current_outlet()
+        return None if info is None else self._accept(info)
+
+    def _retry_held(self) -> None:
+        verdict = self._verify()
+        if verdict is None:
+            if time.monotonic() - self._held_since < UNVERIFIED_ACCEPT_S:
+                return
+            log.warning(
+                "stream %s: data came back but no outlet answers to confirm it; reading it",
+                self.summary.name,
+            )
+            verdict = True
+        held, self._held = self._held, []
+        if verdict:
+            for raw, stamps in held:
+                self._handle(raw, stamps)
 
     def _handle(self, raw: np.ndarray, stamps: np.ndarray) -> None:
         started = time.perf_counter()
+        now_wall = time.monotonic()
         if self.first_timestamp is None:
             self.first_timestamp = float(stamps[0])
-        now_wall = time.monotonic()
-        self._last_data_wall = now_wall
         if self._lost:
             self._lost = False
             self._cleaner.reset()
@@ -320,6 +402,9 @@ class LiveMonitor:
         if self._scale is not None:
             data *= self._scale
         times, jumps = self._cleaner.process(stamps)
+        self._samples_seen += len(stamps)
+        if jumps and self._too_many_jumps(len(jumps)):
+            return
         start = 0
         for jump in jumps:
             self._process(data[start : jump.index], times[start : jump.index])
@@ -335,6 +420,7 @@ class LiveMonitor:
             self._health_counts["samples"] += len(stamps)
             self._rate_window.append((now_wall, self._health_counts["samples"]))
             self._last_timestamp = float(times[-1])
+            self._last_raw_t = float(stamps[-1])
             self._chunk_ms.append(1000 * (time.perf_counter() - started))
 
     def _process(self, data: np.ndarray, times: np.ndarray) -> None:
@@ -402,25 +488,83 @@ class LiveMonitor:
             self._reopen_if_due()
 
     def _reopen_if_due(self) -> None:
-        """Open a fresh inlet if liblsl has not recovered a lost stream by itself."""
+        """While lost: notice the stream coming back changed, or re-open the inlet.
+
+        liblsl recovers an inlet by itself when an outlet with the same source_id returns, so
+        a fresh inlet is opened only once liblsl has given up on the old one (``LostError``)
+        or has not managed within ``REOPEN_AFTER_S`` (seen: a recovery that never completes).
+        """
         if time.monotonic() - self._last_reopen < REOPEN_EVERY_S:
             return
         self._last_reopen = time.monotonic()
-        try:
-            info = find_stream(
-                dataclasses.replace(self.config.stream, source_id=self.summary.source_id),
-                timeout_s=0.5,
-            )
-        except Exception as err:  # noqa: BLE001 - a stream still away is normal here
-            log.debug("stream %s still lost: %s", self.summary.name, err)
+        info = self._current_outlet()
+        if info is None or not self._accept(info):
             return
+        lost_for = time.monotonic() - self._last_data_wall
+        if not self._inlet_dead and lost_for < REOPEN_AFTER_S:
+            return  # liblsl is recovering the inlet to the outlet by itself
+        flags = pylsl.proc_clocksync if self.config.acquisition.clock_sync else 0
+        try:
+            inlet = pylsl.StreamInlet(info, max_buflen=360, processing_flags=flags)
+            inlet.open_stream(timeout=REOPEN_QUERY_S)
+        except (RuntimeError, OSError) as err:
+            log.info("stream %s is back but could not be opened yet: %s", info.name(), err)
+            return
+        self._inlet.close_stream()
+        self._inlet = inlet
+        self._inlet_dead = False
+
+    def _current_outlet(self) -> pylsl.StreamInfo | None:
+        """The outlet that now carries our stream's source_id (or name), if one is known.
+
+        One-off queries go unanswered now and then while this process holds other LSL
+        sockets, so a continuous resolver listens in the background and is only read here.
+        """
+        found = self._source_resolver.results()
+        # A departed outlet stays in the results for a moment; when a new one is there too,
+        # the new one is what liblsl reconnects the inlet to.
+        newer = [info for info in found if info.uid() != self.summary.uid]
+        if newer:
+            return newer[0]
+        return found[0] if found else None
+
+    def _too_many_jumps(self, count: int) -> bool:
+        """Refuse a stream whose timestamps keep jumping: it is not what it says it is."""
+        self._jump_marks.extend([self._samples_seen] * count)
+        recent = [m for m in self._jump_marks if self._samples_seen - m < self.fs_hz]
+        self._jump_marks = recent
+        if len(recent) < JUMPS_PER_SECOND_LIMIT:
+            return False
+        if not self._refusing:
+            self._refusing = True
+            self._emit_status(
+                "stream_changed",
+                self._last_timestamp,
+                message=(
+                    f"the timestamps of {self.summary.name!r} jumped {len(recent)} times within "
+                    f"1 s: it does not run at the nominal {self.fs_hz:g} Hz (another stream "
+                    "with the same source_id?); not reading it"
+                ),
+            )
+        return True
+
+    def _accept(self, info: pylsl.StreamInfo) -> bool:
+        """Take a (possibly new) outlet of our stream if its format is the one we read."""
         if info.uid() == self.summary.uid:
-            return  # the same outlet: liblsl's recovery will carry on
+            self._refusing = False
+            self._jump_marks.clear()
+            return True
         fresh = describe(info)
-        if (fresh.channel_count, fresh.nominal_srate) != (
+        if (fresh.channel_count, fresh.nominal_srate) == (
             self.summary.channel_count,
             self.summary.nominal_srate,
         ):
+            self.summary = dataclasses.replace(self.summary, uid=info.uid())
+            self._refusing = False
+            self._jump_marks.clear()
+            return True
+        if info.uid() != self._refused_uid:
+            self._refused_uid = info.uid()
             self._emit_status(
                 "stream_changed",
                 self._last_timestamp,
@@ -430,12 +574,8 @@ class LiveMonitor:
                     f"{self.summary.nominal_srate:g} Hz); not reading it"
                 ),
             )
-            return
-        flags = pylsl.proc_clocksync if self.config.acquisition.clock_sync else 0
-        self._inlet.close_stream()
-        self._inlet = pylsl.StreamInlet(info, max_buflen=360, processing_flags=flags)
-        self._inlet.open_stream(timeout=1.0)
-        self.summary = dataclasses.replace(self.summary, uid=info.uid())
+        self._refusing = True
+        return False
 
     def _apply_commands(self) -> None:
         while True:
@@ -452,8 +592,13 @@ class LiveMonitor:
 
     def _open_cues(self, info: pylsl.StreamInfo) -> None:
         flags = pylsl.proc_clocksync if self.config.acquisition.clock_sync else 0
-        self._cue_inlet = pylsl.StreamInlet(info, processing_flags=flags)
-        self._cue_inlet.open_stream(timeout=1.0)
+        inlet = pylsl.StreamInlet(info, processing_flags=flags)
+        try:
+            inlet.open_stream(timeout=1.0)
+        except RuntimeError as err:  # a busy machine: the resolver will offer it again
+            log.info("cue stream %r found but not opened yet: %s", info.name(), err)
+            return
+        self._cue_inlet = inlet
         log.info("reading cues from %r", info.name())
 
     def _poll_cues(self) -> None:
@@ -464,10 +609,11 @@ class LiveMonitor:
             if not found:
                 return
             self._open_cues(found[0])
-            assert self._cue_inlet is not None
+            if self._cue_inlet is None:
+                return
         try:
             markers, stamps = self._cue_inlet.pull_chunk(timeout=0.0, max_samples=64)
-        except pylsl.LostError:
+        except (LostError, LslTimeoutError):
             return
         except UnicodeDecodeError:
             log.warning("ignoring cue markers that are not UTF-8 text")
