@@ -442,17 +442,23 @@ class MainsCanceller:
         # a contraction the quiet level may still be too high to judge by.
         floor = s.power_floor if s.power_floor is not None else power
         gated = power < self.FLAT_FRACTION * floor
-        collapsing = gated & (s.gated_blocks == 0)
-        s.calm_at_collapse = np.where(collapsing, s.calm_blocks, s.calm_at_collapse)
-        s.gated_blocks = np.where(gated, s.gated_blocks + 1, 0)
-        frozen = (
-            gated
-            & (s.gated_blocks <= self._freeze_blocks)
-            & (s.calm_at_collapse >= self.CALM_BLOCKS)
-        )
+        any_gated = bool(gated.any()) or bool(s.gated_blocks.any())
+        frozen = None
+        if any_gated:
+            collapsing = gated & (s.gated_blocks == 0)
+            s.calm_at_collapse = np.where(collapsing, s.calm_blocks, s.calm_at_collapse)
+            s.gated_blocks = np.where(gated, s.gated_blocks + 1, 0)
+            frozen = (
+                gated
+                & (s.gated_blocks <= self._freeze_blocks)
+                & (s.calm_at_collapse >= self.CALM_BLOCKS)
+            )
         if s.smooth_power is None or s.power_floor is None:
             s.smooth_power = power
             s.power_floor = power
+        elif not any_gated:  # the usual case: every channel updates its levels
+            s.smooth_power = s.smooth_power + self.POWER_SMOOTHING * (power - s.smooth_power)
+            s.power_floor = np.minimum(s.smooth_power, s.power_floor * self._floor_growth)
         else:
             # The quiet level does not follow a collapse (it is not a quieter rest), unless
             # the low level lasts ACCEPT_S: then it is the new normal.
@@ -469,14 +475,19 @@ class MainsCanceller:
         # then it settles to the step that gives the configured notch width.
         boost = 1.0 + (self.START_BOOST - 1.0) * math.exp(-s.blocks_done / self._boost_blocks)
         s.blocks_done += 1
-        step = np.where(frozen, 0.0, self.step * boost * np.minimum(ratio, 1.0))
-        s.calm_blocks = np.where((ratio >= 1.0) & ~gated, s.calm_blocks + 1, 0)
+        step = self.step * boost * np.minimum(ratio, 1.0)
+        if frozen is not None:
+            step[frozen] = 0.0
+        calm = ratio >= 1.0
+        if any_gated:
+            calm &= ~gated
+        s.calm_blocks = np.where(calm, s.calm_blocks + 1, 0)
         s.weights += step * s.gradient
-        self._mains_rms = np.sqrt(0.5 * np.sum(s.weights**2, axis=0))
+        self._mains_rms = np.sqrt(0.5 * np.einsum("ij,ij->j", s.weights, s.weights))
         s.step_sq_power_sum += step * step * s.block_error_power / self.block_n
-        s.gradient = np.zeros_like(s.gradient)
-        s.block_power = np.zeros_like(power)
-        s.block_error_power = np.zeros_like(power)
+        s.gradient.fill(0.0)
+        s.block_power.fill(0.0)
+        s.block_error_power.fill(0.0)
         s.block_phase_rad = (s.block_phase_rad + s.omega_rad * self.block_n) % (2 * math.pi)
         s.offset_in_block = 0
         s.blocks_since_check += 1
