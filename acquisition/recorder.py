@@ -311,6 +311,11 @@ class SessionRecorder:
     def _check_writable(self) -> None:
         if self.path.exists() and not self.overwrite:
             raise RecorderError(f"{self.path} already exists; choose another name")
+        for parent in self.path.parents:
+            if parent.exists() and not parent.is_dir():
+                raise RecorderError(
+                    f"cannot write the recording {self.path}: {parent} is a file, not a folder"
+                )
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("wb"):
@@ -380,7 +385,13 @@ class SessionRecorder:
             return self.error
         if self._exited.is_set():
             return f"LabRecorderCLI exited: {lines[-1] if lines else 'no output'}"
-        return f"streams not collecting after {self.start_timeout_s:g} s"
+        found = [ln.split(" ", 1)[1].split("@", 1)[0] for ln in lines if ln.startswith("Found ")]
+        started = {ln.rsplit(" ", 1)[1].rstrip(".") for ln in lines if "data collection" in ln}
+        waiting = ", ".join(name for name in found if name not in started) or "?"
+        return (
+            f"LabRecorderCLI found the streams but {waiting} did not start within "
+            f"{self.start_timeout_s:g} s"
+        )
 
     def _watch(self) -> None:
         while not self._exited.wait(WATCH_EVERY_S):

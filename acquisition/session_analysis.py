@@ -46,6 +46,8 @@ __all__ = ["Analysis", "PairAnalysis", "Plan", "analyze", "plan_analysis", "writ
 log = logging.getLogger(__name__)
 
 SEGMENT_S = 1.0
+#: Live and offline trial times this close count as the same (see :func:`_reproduction`).
+MATCH_TOLERANCE_S = 1e-4
 
 
 class AnalysisError(MirrorScopeError):
@@ -100,6 +102,15 @@ class Analysis:
 
 def _with_file_pairs(session: RecordedSession, config: Config) -> Config:
     if not session.pairs:
+        try:
+            select_channels(session.emg.summary(), config)
+        except MirrorScopeError:
+            labels = ", ".join(session.emg.labels) or f"{session.emg.data.shape[1]} channels"
+            raise AnalysisError(
+                f"{session.path.name} declares no homologous pairs and the default config's "
+                f"pairs are not among its channels ({labels}); give --config with [[pairs]] "
+                "naming a left and a right channel"
+            ) from None
         return config
     data = to_dict(config)
     data["pairs"] = [dataclasses.asdict(p) for p in session.pairs]
@@ -168,8 +179,9 @@ def plan_analysis(
     if rest == "quietest":
         quiet = _quiet(session, config)
         source = (
-            "no rest block at the start: each channel's baseline was measured on its quietest "
-            f"{quiet.share:.0%} of {quiet.block_s * 1000:.0f} ms blocks (at least 1 s per channel)"
+            "no rest block at the start: each channel's baseline was measured on its quiet "
+            f"moments ({quiet.block_s * 1000:.0f} ms blocks near its quietest level, at least "
+            "1 s per channel)"
         )
         return Plan(config, quiet.calibration, 0, use_cues, source, quiet)
     cal_file = config.calibration.file
@@ -252,14 +264,35 @@ def _pair(
 
 
 def _reproduction(session: RecordedSession, run: OfflineRun, plan: Plan) -> dict[str, Any] | None:
-    """How the offline trials compare with the trials the live monitor published."""
+    """How the offline trials compare with the trials the live monitor published.
+
+    ``identical``: the same JSON; ``matching``: identical but for times within
+    ``MATCH_TOLERANCE_S`` (the live monitor's and LabRecorder's estimates of the same LSL clock
+    offset differ by microseconds when clock synchronisation is on).
+    """
     if session.events is None or not plan.reproduces_live:
         return None
     live = [json.loads(v) for v in session.events.values]
     live_trials = [p for p in live if p.get("event") == "trial"]
     offline = [e.payload for e in run.events if e.kind == "trial"]
-    same = sum(1 for a, b in zip(live_trials, offline, strict=False) if a == b)
-    return {"live_trials": len(live_trials), "offline_trials": len(offline), "identical": same}
+    identical = matching = 0
+    worst_s = 0.0
+    for a, b in zip(live_trials, offline, strict=False):
+        identical += a == b
+        gaps = [abs(a[k] - b[k]) for k in ("t_onset", "t_offset")]
+        rest_equal = {k: v for k, v in a.items() if not k.startswith("t_")} == {
+            k: v for k, v in b.items() if not k.startswith("t_")
+        }
+        if rest_equal and max(gaps) <= MATCH_TOLERANCE_S:
+            matching += 1
+            worst_s = max(worst_s, *gaps)
+    return {
+        "live_trials": len(live_trials),
+        "offline_trials": len(offline),
+        "identical": identical,
+        "matching": matching,
+        "max_time_difference_ms": round(worst_s * 1000, 4),
+    }
 
 
 def analyze(

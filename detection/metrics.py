@@ -98,11 +98,15 @@ def segment_starts(usable: np.ndarray, segment_n: int) -> np.ndarray:
 def mains_bins(
     freqs_hz: np.ndarray, mains_hz: float | None, half_width_hz: float = 2.0
 ) -> np.ndarray:
-    """Bins within ``half_width_hz`` of the mains frequency or one of its harmonics."""
-    if not mains_hz:
-        return np.zeros(len(freqs_hz), dtype=bool)
-    harmonic = np.round(freqs_hz / mains_hz)
-    return (harmonic >= 1) & (np.abs(freqs_hz - harmonic * mains_hz) <= half_width_hz)
+    """Bins within ``half_width_hz`` of the mains frequency or a harmonic, and the DC bin.
+
+    The DC bin only says that both segments had a mean (removed before the transform).
+    """
+    masked = freqs_hz < 0.5
+    if mains_hz:
+        harmonic = np.round(freqs_hz / mains_hz)
+        masked |= (harmonic >= 1) & (np.abs(freqs_hz - harmonic * mains_hz) <= half_width_hz)
+    return masked
 
 
 def _segments(x: np.ndarray, starts: np.ndarray, segment_n: int) -> np.ndarray:

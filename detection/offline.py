@@ -98,8 +98,6 @@ class QuietCalibration:
     calibration: Calibration
     #: Label to the seconds of signal the baseline was measured on.
     rest_s: dict[str, float]
-    #: Share of the recording's blocks used per channel.
-    share: float
     block_s: float
     #: Channels given the recording's peak as an MVC stand-in (they clearly contracted).
     peak_normalised: tuple[str, ...] = ()
@@ -119,18 +117,22 @@ def quiet_calibration(
     labels: Sequence[str],
     data_uv: np.ndarray,
     *,
-    block_s: float = 0.1,
-    share: float = 0.2,
+    block_s: float = 0.05,
+    quiet_percentile: float = 10.0,
+    within: float = 1.5,
     min_rest_s: float = 1.0,
 ) -> QuietCalibration:
-    """Calibrate each channel on its quietest blocks (for recordings without a rest block).
+    """Calibrate each channel on its quiet moments (for recordings without a rest block).
 
     The pipeline itself computes the envelopes over the whole recording (same filters, mains
-    canceller and envelopes as live); each channel's rest statistics are then taken over its
-    quietest ``share`` of ``block_s`` blocks (at least ``min_rest_s`` of signal), after the
-    filters' warm-up and outside samples a quality check excluded. Short blocks find the pauses
-    between bursts of a muscle that is never at rest for a whole second; a channel that is
-    never quiet at all gets a high threshold, and its rest level in the report says so.
+    canceller and envelopes as live), after the filters' warm-up and outside samples a quality
+    check excluded. Per channel, the recording is cut into ``block_s`` blocks; the quiet level
+    is the ``quiet_percentile`` of the block means, and the rest statistics are taken over every
+    block within ``within`` times that level (at least ``min_rest_s`` of the quietest blocks).
+    A resting channel thus keeps nearly all of its blocks (no bias towards its quietest
+    moments, which would lower its threshold), while short blocks find the pauses between the
+    bursts of a muscle that is never at rest for a whole second. A channel never quiet at all
+    gets a high threshold, and its rest level in the report says so.
 
     Without an MVC, a muscle active throughout (clapping, hugging) cannot be told from a
     mirroring one by thresholds alone, so channels that clearly contracted (their largest
@@ -148,8 +150,9 @@ def quiet_calibration(
         Channel labels, in column order of ``data_uv``.
     data_uv : ndarray, shape (n_samples, n_channels)
         The recording in microvolts.
-    block_s, share, min_rest_s : float
-        Block length, share of blocks kept, and the least signal kept per channel.
+    block_s, quiet_percentile, within, min_rest_s : float
+        Block length, the percentile of block means taken as the quiet level, how far above it
+        a block still counts as quiet, and the least signal kept per channel.
 
     Returns
     -------
@@ -159,7 +162,7 @@ def quiet_calibration(
     warm_n = round((config.detector.warmup_s + config.envelope.window_s) * fs_hz)
     block_n = max(1, round(block_s * fs_hz))
     n_blocks = (len(data_uv) - warm_n) // block_n
-    keep = max(round(share * n_blocks), -(-round(min_rest_s * fs_hz) // block_n))
+    keep = -(-round(min_rest_s * fs_hz) // block_n)
     if n_blocks < 2 or keep > n_blocks:
         raise OfflineError(
             f"{len(data_uv) / fs_hz:.1f} s of signal is too short for a baseline: needs "
@@ -189,9 +192,12 @@ def quiet_calibration(
         level = np.nanmean(block_amp, axis=1)
     channels, rest_s = {}, {}
     for ch, label in enumerate(labels):
-        order = np.argsort(np.where(np.isnan(level[:, ch]), np.inf, level[:, ch]), kind="stable")
+        levels = np.where(np.isnan(level[:, ch]), np.inf, level[:, ch])
+        finite = levels[np.isfinite(levels)]
+        quiet = within * np.percentile(finite, quiet_percentile) if len(finite) else np.inf
         chosen = np.zeros((n_blocks, block_n), dtype=bool)
-        chosen[order[:keep]] = True
+        chosen[levels <= quiet] = True
+        chosen[np.argsort(levels, kind="stable")[:keep]] = True
         mask = chosen.reshape(-1) & usable[:, ch]
         if mask.sum() < block_n:
             raise OfflineError(f"channel {label}: no usable quiet signal for a rest baseline")
@@ -215,7 +221,7 @@ def quiet_calibration(
     }
     if peaks:
         calibration = calibration.with_mvc(peaks)
-    return QuietCalibration(calibration, rest_s, share, block_s, tuple(peaks))
+    return QuietCalibration(calibration, rest_s, block_s, tuple(peaks))
 
 
 # ---- the trial table -----------------------------------------------------------------------

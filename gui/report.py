@@ -23,8 +23,9 @@ if TYPE_CHECKING:
 
 __all__ = ["build_report", "write_report"]
 
-#: At most this many trials get their own trace panel (all are in trials.csv).
-MAX_TRIAL_PANELS = 30
+#: At most this many trials get their own trace panel, spread evenly over the session (all are
+#: in trials.csv).
+MAX_TRIAL_PANELS = 12
 PRE_S, POST_S = 0.5, 0.8
 
 _CSS = """
@@ -44,6 +45,10 @@ th{background:#f5f5f5}td.num{text-align:right}.grid{display:flex;flex-wrap:wrap;
 
 def _e(text: Any) -> str:
     return html.escape(str(text))
+
+
+def _when(iso: str) -> str:
+    return iso.replace("T", " ").replace("+00:00", " UTC")
 
 
 def _num(value: Any, pattern: str = "{:.2f}", missing: str = "–") -> str:
@@ -72,6 +77,7 @@ def _header(a: Analysis) -> str:
     s, summary = a.session, a.summary
     rec = summary["recording"]
     started = (s.sidecar or {}).get("started_utc")
+    started = _when(started) if started else None
     pairs = ", ".join(f"{p.name} ({_e(p.left)} / {_e(p.right)})" for p in a.pairs)
     lines = [
         f"<b>File</b> {_e(s.path.name)} · <b>EMG</b> {_e(rec['emg_stream'])}, "
@@ -79,7 +85,7 @@ def _header(a: Analysis) -> str:
         + (f" from {rec['processed_from_s']:.2f} s" if rec["processed_from_s"] else ""),
         f"<b>Pairs</b> {pairs}",
         (f"<b>Recorded</b> {_e(started)} · " if started else "")
-        + f"<b>Analysed</b> {_e(summary['analyzed_utc'])} · MirrorScope "
+        + f"<b>Analysed</b> {_e(_when(summary['analyzed_utc']))} · MirrorScope "
         f"{_e(summary['software']['version'])}",
     ]
     return (
@@ -202,17 +208,18 @@ def _trial_panel(a: Analysis, pair: PairAnalysis, row: dict[str, Any], windows: 
             (start - t0, stop - t0),
             (0.0, max(top, (rest or 0) * 2, 1.0)),
             width=352,
-            height=112 if role == "active" else 126,
+            height=112 if role == "active" else 134,
             left=52,
             top=8,
-            bottom=8 if role == "active" else 30,
+            bottom=8 if role == "active" else 38,
             ylabel="µV",
             xlabel="" if role == "active" else "s from session start",
         )
         chart.span(row["t_onset_s"], row["t_offset_s"], COLORS["window"], opacity=0.12)
         if role != "active":
-            for on, off in windows:
-                if off >= row["t_onset"] - PRE_S and on <= row["t_offset"] + POST_S:
+            tail_s = a.plan.config.mirror.tail_s
+            for on, off in windows:  # this trial's own mirror activity, not its neighbours'
+                if off >= row["t_onset"] and on <= row["t_offset"] + tail_s:
                     chart.span(on - t0, off - t0, COLORS["mirror_window"], opacity=0.22)
         if rest is not None:
             chart.hline(rest, "#777", dash="2,3")
@@ -228,11 +235,12 @@ def _trials(a: Analysis) -> str:
     if not rows:
         return "<h2>Trials</h2><p>No trials were detected.</p>"
     windows = _mirror_windows(a)
-    shown = rows[:MAX_TRIAL_PANELS]
+    picks = np.unique(np.linspace(0, len(rows) - 1, min(len(rows), MAX_TRIAL_PANELS)).round())
+    shown = [rows[int(k)] for k in picks]
     panels = "".join(_trial_panel(a, p, r, windows.get(p.name, [])) for p, r in shown)
     more = (
-        f"<p class='muted'>The first {len(shown)} of {len(rows)} trials are shown; all are in "
-        "trials.csv.</p>"
+        f"<p class='muted'>{len(shown)} of {len(rows)} trials are shown, spread evenly over the "
+        "session; all are in trials.csv.</p>"
         if len(rows) > len(shown)
         else ""
     )
@@ -251,8 +259,10 @@ def _strip(
     out = Chart(xlim, (0.0, 1.0), width=540, height=150, yticks=False, **chart)
     jitter = 0.2 + 0.6 * np.random.default_rng(0).random(len(values))
     shown = np.clip(values, *xlim)
-    out.points(shown[~mirror], jitter[~mirror], "#8C8C8C", label="no mirror")
-    out.points(shown[mirror], jitter[mirror], COLORS["mirror"], label="mirror")
+    if (~mirror).any():
+        out.points(shown[~mirror], jitter[~mirror], "#8C8C8C", label="no mirror")
+    if mirror.any():
+        out.points(shown[mirror], jitter[mirror], COLORS["mirror"], label="mirror")
     return out
 
 
@@ -489,10 +499,13 @@ def _methods(a: Analysis) -> str:
     rep = s.get("reproduction")
     if rep:
         items.append(
-            f"Reproduction: the live monitor published {rep['live_trials']} trials during the "
-            f"recording; this analysis reproduced {rep['identical']} of them identically."
+            f"Reproduction: the live detector published {rep['live_trials']} trials during the "
+            f"recording; this analysis found {rep['matching']} of them again with every value "
+            f"equal ({rep['identical']} to the microsecond; times at most "
+            f"{rep['max_time_difference_ms']:.3f} ms apart, the difference between two "
+            "estimates of the LSL clock offset)."
         )
-    items.extend(_e(note) for note in a.notes)
+    items.extend(_e(note[:1].upper() + note[1:]) for note in a.notes)
     return (
         "<h2>Methods and data</h2><ul>"
         + "".join(f"<li>{item}</li>" for item in items)

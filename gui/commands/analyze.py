@@ -95,8 +95,9 @@ def run(args: argparse.Namespace) -> int:
     reproduction = analysis.summary.get("reproduction")
     if reproduction:
         sys.stdout.write(
-            f"  live trials reproduced identically: {reproduction['identical']} of "
-            f"{reproduction['live_trials']}\n"
+            f"  live trials found again: {reproduction['matching']} of "
+            f"{reproduction['live_trials']} ({reproduction['identical']} identical to the "
+            f"microsecond, times within {reproduction['max_time_difference_ms']:.3f} ms)\n"
         )
     for name, path in paths.items():
         sys.stdout.write(f"  {name:<8} {path}\n")

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         0 on success.
     """
     import numpy as np
-    from edfio import Bdf, BdfSignal, Recording
+    from edfio import Bdf, BdfSignal, EdfAnnotation, Recording
 
     from acquisition.streams import microvolts_per_unit
     from acquisition.xdf_session import load_session
@@ -79,9 +79,13 @@ def run(args: argparse.Namespace) -> int:
     gaps = [(float(emg.timestamps[i + 1]), float(step[i] - 1.0 / emg.fs_hz)) for i in gap_at]
     labels = emg.labels or tuple(f"ch{i}" for i in range(emg.data.shape[1]))
     units = emg.units or ("",) * len(labels)
+    # BDF holds whole data records (1 s): the last one is filled with the last value.
+    record_n = round(emg.fs_hz) if float(emg.fs_hz).is_integer() else len(emg.data)
+    pad = -len(emg.data) % record_n
     signals = []
     for column, (label, unit) in enumerate(zip(labels, units, strict=True)):
         values = emg.data[:, column].astype(np.float64) * (microvolts_per_unit(unit) or 1.0)
+        values = np.concatenate((values, np.full(pad, values[-1])))
         low, high = float(np.nanmin(values)), float(np.nanmax(values))
         if not high > low:
             low, high = low - 1.0, high + 1.0
@@ -97,11 +101,15 @@ def run(args: argparse.Namespace) -> int:
         )
     started = (session.sidecar or {}).get("started_utc")
     start = datetime.fromisoformat(started) if started else None
+    notes = _annotations(session, float(emg.timestamps[0]), gaps)
+    if pad:
+        notes.append(EdfAnnotation(len(emg.data) / emg.fs_hz, None, "end of recording"))
     bdf = Bdf(
         signals,
+        data_record_duration=record_n / emg.fs_hz,
         recording=Recording(startdate=start.date()) if start else None,
         starttime=start.time().replace(tzinfo=None) if start else None,
-        annotations=_annotations(session, float(emg.timestamps[0]), gaps),
+        annotations=notes,
     )
     args.bdf.parent.mkdir(parents=True, exist_ok=True)
     bdf.write(args.bdf)

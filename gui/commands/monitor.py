@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         return run_session(monitor, args)
     finally:
         recording.finish(monitor)
-        if recording.error:
-            sys.stderr.write(f"recording: {recording.error}\n")
+        if recording.recorder is not None and recording.error:
+            sys.stderr.write(f"recording stopped: {recording.error}\n")
         elif recording.recorder is not None:
             sys.stdout.write(f"recorded to {args.record}\n")

@@ -1,0 +1,200 @@
+"""Offline measures (detection.metrics) and the pure parts of offline analysis (detection.offline).
+
+No LSL: synthetic signals with known coherence, delay and rest levels, and hand-made summaries
+for the plain-language signatures.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import signal
+
+from detection.config import load_config
+from detection.metrics import (
+    coherence,
+    coherence_limit,
+    cross_correlogram,
+    mains_bins,
+    segment_starts,
+    spearman_ci,
+)
+from detection.offline import DISCLAIMER, pair_summary, quiet_calibration, signatures, trial_table
+
+FS = 1000.0
+CONFIG = load_config(Path(__file__).parents[2] / "configs" / "default.toml")
+
+
+def _band(noise: np.ndarray, low: float, high: float) -> np.ndarray:
+    return signal.sosfilt(signal.butter(4, [low, high], "bandpass", fs=FS, output="sos"), noise)
+
+
+def test_coherence_limit_is_rosenbergs():
+    assert coherence_limit(10) == pytest.approx(1 - 0.05 ** (1 / 9))
+    assert coherence_limit(10) == pytest.approx(0.2831, abs=1e-4)
+    assert coherence_limit(1) == 1.0
+
+
+def test_common_drive_shows_as_a_coherence_peak_in_its_band():
+    rng = np.random.default_rng(0)
+    n = 60 * int(FS)
+    drive = _band(rng.standard_normal(n), 15, 30)
+    x = drive + 0.7 * rng.standard_normal(n)
+    y = drive + 0.7 * rng.standard_normal(n)
+    coh = coherence(x, y, FS, segment_starts(np.ones(n, bool), int(FS)))
+    assert coh.segments == 60
+    beta = (coh.freqs_hz >= 17) & (coh.freqs_hz <= 28)
+    outside = (coh.freqs_hz >= 60) & (coh.freqs_hz <= 300)
+    assert np.all(coh.values[beta] > coh.limit)
+    assert np.mean(coh.values[outside] > coh.limit) < 0.1
+
+
+def test_independent_signals_exceed_the_limit_about_five_percent_of_the_time():
+    rng = np.random.default_rng(1)
+    n = 40 * int(FS)
+    coh = coherence(rng.standard_normal(n), rng.standard_normal(n), FS, np.arange(40) * int(FS))
+    share = np.mean(coh.values[1:-1] > coh.limit)
+    assert 0.01 < share < 0.1
+
+
+def test_mains_and_its_harmonics_are_masked():
+    freqs = np.arange(0, 301.0)
+    masked = mains_bins(freqs, 50)
+    assert masked[[48, 50, 52, 100, 150, 250]].all()
+    assert not masked[[1, 25, 47, 53, 75, 125]].any()
+    assert mains_bins(freqs, None).tolist() == [True] + [False] * 300, "only DC"
+
+
+def test_segments_lie_wholly_inside_usable_runs():
+    usable = np.zeros(5000, bool)
+    usable[100:2650] = True  # room for two 1000-sample segments
+    usable[3000:3999] = True  # one sample short of a segment
+    assert segment_starts(usable, 1000).tolist() == [100, 1100]
+
+
+def test_cross_correlogram_finds_a_known_delay():
+    rng = np.random.default_rng(2)
+    n = 30 * int(FS)
+    bursts = np.repeat(rng.random(n // 20) > 0.7, 20) * 1.0
+    x = _band(rng.standard_normal(n), 20, 450) * (0.2 + bursts)
+    delay = 12
+    y = np.roll(x, delay) + 0.3 * _band(rng.standard_normal(n), 20, 450)
+    cc = cross_correlogram(x, y, FS, segment_starts(np.ones(n, bool), int(FS)))
+    assert cc.peak_lag_ms == pytest.approx(delay)
+    assert cc.peak_r > 3 * cc.chance
+    assert cc.half_width_ms is not None
+    assert cc.half_width_ms < 60
+
+
+def test_spearman_with_its_bootstrap_interval():
+    x = np.arange(20.0)
+    rho, (low, _high) = spearman_ci(x, x**2 + 1)
+    assert rho == pytest.approx(1.0)
+    assert low == pytest.approx(1.0)
+    assert spearman_ci([1, 2], [3, 4]) is None
+
+
+def test_quiet_calibration_finds_rest_between_bursts():
+    """One side bursts every 0.5 s (never a whole second at rest); the other side rests."""
+    rng = np.random.default_rng(3)
+    n = 12 * int(FS)
+    emg = _band(rng.standard_normal((n, 2)), 20, 450)
+    t = np.arange(n) / FS
+    bursts = ((t % 0.5) < 0.35) & (t > 1.0)
+    amplitude = np.column_stack((np.full(n, 5.0), np.where(bursts, 400.0, 5.0)))
+    data = (emg / emg.std(axis=0) * amplitude).astype(np.float32)
+    quiet = quiet_calibration(CONFIG, FS, ["L", "R"], data)
+    rest = {label: ch.rest_mean_uv for label, ch in quiet.calibration.channels.items()}
+    assert rest["L"] == pytest.approx(4.7, rel=0.1), "a resting side keeps its whole rest"
+    assert quiet.rest_s["L"] > 10.0
+    assert rest["R"] < 15.0, "the pauses between bursts are found"
+    assert quiet.rest_s["R"] >= 1.0
+    assert quiet.peak_normalised == ("R",), "only the side that contracted gets a peak MVC"
+    assert quiet.calibration.channels["R"].mvc_uv > 250  # bursts fill 70 % of 0.5 s
+
+
+def _summary(lags: list[float], *, ratios: list[float] | None = None, force=None) -> dict:
+    rows = [
+        {
+            "bimanual": False,
+            "ratio": (ratios or [0.3] * len(lags))[i],
+            "mirror": True,
+            "lag_ms": lag,
+            "grade": 3,
+            "active_uv": None if force is None else force[i],
+        }
+        for i, lag in enumerate(lags)
+    ]
+    return pair_summary("FDI", rows, contraction_s=0.0)
+
+
+def test_timing_needs_ten_trials():
+    lines = signatures(_summary([0.5, 1.0, -1.0]))
+    assert "at least 10 are needed" in lines[0]
+    assert lines[-1] == DISCLAIMER
+
+
+@pytest.mark.parametrize(
+    ("lags", "layer"),
+    [
+        (np.linspace(-3, 3, 14), "Layer I"),
+        (np.linspace(20, 45, 14), "Layer II"),
+        (np.concatenate((np.linspace(60, 300, 14), [400.0])), "Layer III"),
+    ],
+)
+def test_timing_signatures_name_a_layer_with_their_interval(lags, layer):
+    timing = signatures(_summary(list(lags)))[0]
+    assert f"({layer})" in timing
+    assert "95 % CI" in timing
+    assert f"{len(lags)} trials" in timing
+
+
+def test_force_dependence_with_interval():
+    force = list(np.linspace(50, 500, 15))
+    ratios = list(np.linspace(0.05, 0.4, 15))
+    summary = _summary([30.0] * 15, ratios=ratios, force=force)
+    text = next(line for line in signatures(summary) if line.startswith("Force dependence"))
+    assert "rho +1.00" in text
+    assert "Layer II" in text
+
+
+def test_statements_describe_and_never_diagnose():
+    for lags in ([1.0] * 12, [25.0] * 3, []):
+        for line in signatures(_summary(lags)):
+            assert "diagnos" not in line.lower() or line == DISCLAIMER
+            assert "patient has" not in line.lower()
+
+
+def test_short_synchrony_data_gives_no_statement():
+    line = next(s for s in signatures(_summary([1.0] * 12)) if s.startswith("Synchrony"))
+    assert "at least 30 s" in line
+
+
+def test_trial_table_measures_each_side_above_rest():
+    times = np.arange(3000) / FS
+    envelope = np.full((3000, 2), 3.0)
+    envelope[1000:2000, 0] = 100.0  # left active
+    envelope[1000:2000, 1] = 13.0
+    trial = {
+        "pair": "FDI",
+        "active_side": "left",
+        "t_onset": 1.0,
+        "t_offset": 2.0,
+        "mirror": True,
+        "ratio": 0.1,
+        "ratio_norm": None,
+        "lag_ms": 10.0,
+        "grade": 2,
+        "bimanual": False,
+        "quality": [],
+    }
+    (row,) = trial_table(
+        [trial], times, envelope, [("FDI", 0, 1)], rest_power=[9.0, 9.0], t_start=0.5
+    )
+    assert row["t_onset_s"] == 0.5
+    assert row["duration_s"] == 1.0
+    assert row["active_uv"] == pytest.approx(math.sqrt(100**2 - 9), abs=0.01)
+    assert row["mirror_uv"] == pytest.approx(math.sqrt(13**2 - 9), abs=0.01)
