@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pylsl
+from pylsl.util import LostError
+from pylsl.util import TimeoutError as LslTimeoutError
 
 from acquisition.recorder import MIN_FREE_BYTES, RecorderError, SessionRecorder, StreamSpec
 from acquisition.sidecar import new_sidecar
@@ -43,6 +45,15 @@ COMPANION_WAIT_S = 1.0
 
 def _calibration_doc(calibration: Calibration | None) -> dict[str, Any] | None:
     return None if calibration is None else json.loads(calibration.to_json())
+
+
+def _watches(info: pylsl.StreamInfo, emg_name: str) -> bool:
+    """Whether an events outlet's description names ``emg_name`` as its EMG stream."""
+    try:
+        full = pylsl.StreamInlet(info).info(timeout=1.0)
+    except (LslTimeoutError, LostError):
+        return False
+    return full.desc().child_value("emg_stream") == emg_name
 
 
 def monitor_streams(monitor: LiveMonitor) -> list[StreamSpec]:
@@ -91,6 +102,9 @@ def monitor_streams(monitor: LiveMonitor) -> list[StreamSpec]:
                 )
             continue
         infos = list(infos)
+        if role == "events" and len(infos) > 1:
+            # Several monitors publish this name: ours says which EMG stream it watches.
+            infos = [i for i in infos if _watches(i, summary.name)] or infos
         pinned = infos[0].source_id() if len(infos) == 1 else ""
         specs.append(StreamSpec(name, source_id=pinned, type=infos[0].type(), role=role))
     return specs

@@ -39,7 +39,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from acquisition.sidecar import utc_now, write_sidecar
+from acquisition.sidecar import sidecar_path, utc_now, write_sidecar
 from detection.errors import MirrorScopeError
 
 __all__ = ["RecorderError", "SessionRecorder", "StreamSpec", "labrecorder_cli"]
@@ -246,6 +246,7 @@ class SessionRecorder:
         if not self._collecting.is_set():
             reason = self._failure_reason()
             self.stop()
+            self._remove_if_empty()
             raise RecorderError(f"recording to {self.path} did not start: {reason}")
         watcher = threading.Thread(target=self._watch, name="recorder-watch", daemon=True)
         self._threads.append(watcher)
@@ -324,6 +325,15 @@ class SessionRecorder:
             raise RecorderError(
                 f"cannot write the recording {self.path}: {err.strerror or err}"
             ) from None
+
+    def _remove_if_empty(self) -> None:
+        """After a failed start: leave no empty recording (and no sidecar for it) behind."""
+        try:
+            if self.path.stat().st_size == 0:
+                self.path.unlink()
+                sidecar_path(self.path).unlink(missing_ok=True)
+        except OSError as err:
+            log.debug("could not remove the empty %s: %s", self.path, err)
 
     def _write_sidecar(self) -> None:
         assert self.sidecar is not None

@@ -312,11 +312,15 @@ def _markers(stream: dict[str, Any], clock_sync: bool) -> Markers:
 def _companion(
     streams: list[dict[str, Any]], role: str, names: list[str], sidecar: dict[str, Any] | None
 ) -> dict[str, Any] | None:
+    wanted = [(name, "") for name in names]
     if sidecar:
-        names = [s["name"] for s in sidecar.get("streams", []) if s.get("role") == role] + names
-    for name in names:
+        listed = [s for s in sidecar.get("streams", []) if s.get("role") == role]
+        wanted = [(s["name"], s.get("source_id") or "") for s in listed] + wanted
+    for name, source_id in wanted:
         for stream in streams:
-            if name and _first(stream["info"], "name") == name:
+            info = stream["info"]
+            same_id = not source_id or _first(info, "source_id") == source_id
+            if name and _first(info, "name") == name and same_id:
                 return stream
     return None
 

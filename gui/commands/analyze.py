@@ -18,7 +18,10 @@ _PROGRESS_EVERY_S = 1.0
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``mirrorscope analyze``."""
-    parser.add_argument("file", type=Path, metavar="FILE", help="an .xdf recording or an .npz file")
+    # Optional for argparse only, so that a mistyped option is the error reported first.
+    parser.add_argument(
+        "file", type=Path, nargs="?", metavar="FILE", help="an .xdf recording or an .npz file"
+    )
     parser.add_argument(
         "--config",
         type=Path,
@@ -65,6 +68,12 @@ def run(args: argparse.Namespace) -> int:
     int
         0 on success.
     """
+    if args.file is None:
+        sys.stderr.write(
+            f"mirrorscope {args.command}: error: FILE is required "
+            f"(see mirrorscope {args.command} --help)\n"
+        )
+        return 2
     from acquisition.session_analysis import analyze, plan_analysis, write_outputs
     from acquisition.xdf_session import load_session
     from detection.config import load_config

@@ -21,8 +21,11 @@ _LABEL_CHARS = 16
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``mirrorscope export``."""
-    parser.add_argument("file", type=Path, metavar="FILE", help="an .xdf recording (or .npz)")
-    parser.add_argument("--bdf", type=Path, required=True, metavar="OUT.bdf", help="BDF+ file")
+    # Optional for argparse only, so that a mistyped option is the error reported first.
+    parser.add_argument(
+        "file", type=Path, nargs="?", metavar="FILE", help="an .xdf recording (or .npz)"
+    )
+    parser.add_argument("--bdf", type=Path, metavar="OUT.bdf", help="the BDF+ file to write")
     parser.add_argument("--stream", metavar="NAME", help="the EMG stream, if the file has several")
 
 
@@ -63,6 +66,12 @@ def run(args: argparse.Namespace) -> int:
     int
         0 on success.
     """
+    if args.file is None or args.bdf is None:
+        sys.stderr.write(
+            f"mirrorscope {args.command}: error: FILE with --bdf OUT.bdf is required "
+            f"(see mirrorscope {args.command} --help)\n"
+        )
+        return 2
     import numpy as np
     from edfio import Bdf, BdfSignal, EdfAnnotation, Recording
 

@@ -20,9 +20,8 @@ _POLL_S = 0.1
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``mirrorscope record``."""
-    parser.add_argument(
-        "--out", type=Path, required=True, metavar="FILE.xdf", help="the XDF file to write"
-    )
+    # Checked in run(), not by argparse, so that a mistyped option is the error reported first.
+    parser.add_argument("--out", type=Path, metavar="FILE.xdf", help="the XDF file to write")
     parser.add_argument(
         "--duration", type=positive_seconds, metavar="S", help="stop after S seconds"
     )
@@ -57,6 +56,12 @@ def run(args: argparse.Namespace) -> int:
     int
         0 after a clean stop, 1 when the recording stopped on an error.
     """
+    if args.out is None:
+        sys.stderr.write(
+            f"mirrorscope {args.command}: error: --out FILE.xdf is required "
+            f"(see mirrorscope {args.command} --help)\n"
+        )
+        return 2
     from acquisition.monitor_recording import streams_by_name
     from acquisition.recorder import SessionRecorder
     from acquisition.sidecar import new_sidecar, sidecar_path

@@ -22,7 +22,10 @@ _LINGER_S = 0.5
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``mirrorscope replay``."""
-    parser.add_argument("file", type=Path, metavar="FILE", help="an .xdf recording or an .npz file")
+    # Optional for argparse only, so that a mistyped option is the error reported first.
+    parser.add_argument(
+        "file", type=Path, nargs="?", metavar="FILE", help="an .xdf recording or an .npz file"
+    )
     parser.add_argument("--loop", action="store_true", help="start over at the end, until Ctrl-C")
     parser.add_argument(
         "--speed",
@@ -54,6 +57,12 @@ def run(args: argparse.Namespace) -> int:
     int
         0 after a clean stop.
     """
+    if args.file is None:
+        sys.stderr.write(
+            f"mirrorscope {args.command}: error: FILE is required "
+            f"(see mirrorscope {args.command} --help)\n"
+        )
+        return 2
     from acquisition.replay import SessionPlayer
     from acquisition.xdf_session import load_session
 

@@ -13,7 +13,6 @@ import re
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -189,29 +188,6 @@ def test_export_to_bdf_reads_back(recorded, tmp_path):
     assert any(t.startswith("cue ") for t in texts)
 
 
-_KILLED_PARENT = textwrap.dedent(
-    """
-    import sys, time
-    import numpy as np, pylsl
-    from acquisition.recorder import SessionRecorder, StreamSpec
-    name, path = sys.argv[1], sys.argv[2]
-    outlet = pylsl.StreamOutlet(pylsl.StreamInfo(name, "EMG", 4, 2000, pylsl.cf_float32, name))
-    recorder = SessionRecorder(path, [StreamSpec(name, source_id=name, role="emg")])
-    recorder.start()
-    print(recorder.pid, flush=True)
-    t0 = pylsl.local_clock()
-    n = 0
-    while True:
-        due = int((pylsl.local_clock() - t0) * 2000)
-        if due > n:
-            outlet.push_chunk(np.random.randn(due - n, 4).astype(np.float32))
-            n = due
-        print(n, flush=True)
-        time.sleep(0.01)
-    """
-)
-
-
 def _alive(pid: int) -> bool:
     try:
         status = Path(f"/proc/{pid}/status").read_text()
@@ -220,21 +196,42 @@ def _alive(pid: int) -> bool:
     return "\nState:\tZ" not in status  # a zombie has stopped; only its entry remains
 
 
+def _children(pid: int) -> list[int]:
+    out = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+        except OSError:
+            continue
+        if f"\nPPid:\t{pid}\n" in text:
+            out.append(int(status.parent.name))
+    return out
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux")
-def test_recorder_dies_with_a_killed_parent_and_its_file_loads(tmp_path):
+def test_record_command_killed_takes_labrecorder_with_it_and_its_file_loads(tmp_path):
     name, path = unique("Killed"), tmp_path / "cut.xdf"
+    outlet = pylsl.StreamOutlet(pylsl.StreamInfo(name, "EMG", 4, 2000, pylsl.cf_float32, name))
     child = subprocess.Popen(
-        [sys.executable, "-c", _KILLED_PARENT, name, str(path)],
+        [sys.executable, "-m", "gui.cli", "record", "--out", str(path), "--stream", name],
         stdout=subprocess.PIPE,
         text=True,
         cwd=Path(__file__).parents[2],
         env=dict(os.environ),
     )
     try:
-        recorder_pid = int(child.stdout.readline())
-        assert _alive(recorder_pid)
-        # Let it record a few seconds (LabRecorderCLI writes in 0.5 s pulls, buffered).
-        _wait(lambda: int(child.stdout.readline()) > 4000, 15.0, "data to be recorded")
+        assert child.stdout.readline().startswith(f"recording {name} (emg)")
+        (recorder_pid,) = _children(child.pid)
+        t0, pushed = pylsl.local_clock(), 0
+
+        def recorded_enough() -> bool:
+            nonlocal pushed
+            due = int((pylsl.local_clock() - t0) * 2000)
+            outlet.push_chunk(np.zeros((due - pushed, 4), dtype=np.float32))
+            pushed = due
+            return path.stat().st_size > 64_000  # LabRecorderCLI writes in 0.5 s pulls
+
+        _wait(recorded_enough, 15.0, "data to reach the file")
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait()
@@ -243,6 +240,7 @@ def test_recorder_dies_with_a_killed_parent_and_its_file_loads(tmp_path):
     (emg,) = streams
     assert emg["info"]["name"] == [name]
     assert len(emg["time_stamps"]) > 1000, "a cut-short file loads up to where it stopped"
+    assert read_sidecar(path)["recorder"] == "record"
 
 
 def test_unwritable_path_is_one_clear_line_and_the_monitor_goes_on(tmp_path, capsys):
@@ -262,7 +260,7 @@ def test_unwritable_path_is_one_clear_line_and_the_monitor_goes_on(tmp_path, cap
                 "--source-id",
                 source_id,
                 "--duration",
-                "2.5",
+                "1.5",
                 "--record",
                 str(blocker / "session.xdf"),
             ]
@@ -301,6 +299,7 @@ def test_a_stream_that_is_not_there_is_a_clear_error(tmp_path):
     with pytest.raises(RecorderError, match="no visible LSL stream matches"):
         recorder.start()
     assert not recorder.running
+    assert not (tmp_path / "x.xdf").exists(), "no empty file left behind"
 
 
 def _collect(monitor: LiveMonitor, player: SessionPlayer, timeout_s: float) -> list:
