@@ -71,6 +71,8 @@ JUMPS_PER_SECOND_LIMIT = 5
 HELD_RETRY_S = 0.2
 #: ... and read them anyway after this long without one (s).
 UNVERIFIED_ACCEPT_S = 5.0
+#: Longest note kept (characters): a note is a line, not a document.
+MAX_NOTE_CHARS = 500
 _LSL_DTYPES = {
     "float32": np.float32,
     "double64": np.float64,
@@ -153,7 +155,7 @@ class LiveMonitor:
     def start(self) -> None:
         """Find the stream, open inlets and outlets, and start the acquisition thread."""
         cfg = self.config
-        info = self._stream_info or find_stream(cfg.stream)
+        info = self._stream_info = self._stream_info or find_stream(cfg.stream)
         flags = pylsl.proc_clocksync if cfg.acquisition.clock_sync else 0
         self._inlet = pylsl.StreamInlet(info, max_buflen=360, processing_flags=flags)
         self._inlet.open_stream(timeout=cfg.stream.timeout_s)
@@ -222,6 +224,11 @@ class LiveMonitor:
         )
         self._thread.start()
 
+    @property
+    def stream_info(self) -> pylsl.StreamInfo | None:
+        """The stream being monitored (None before :meth:`start` found it)."""
+        return self._stream_info
+
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop the acquisition thread and close the streams (idempotent)."""
         self._stop.set()
@@ -271,6 +278,35 @@ class LiveMonitor:
         future: Future[Any] = Future()
         self._commands.put((action, future))
         return future
+
+    def add_note(self, text: str) -> Future[Any]:
+        """Publish the experimenter's note as a ``status`` event with state ``note``.
+
+        It goes through the acquisition thread, so it lands in the events stream (and so in a
+        recording) in order with the detector's events, stamped at the last sample processed.
+
+        Parameters
+        ----------
+        text : str
+            The note; longer than :data:`MAX_NOTE_CHARS` is cut.
+
+        Returns
+        -------
+        concurrent.futures.Future
+            Resolves to the published payload.
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str, not {type(text).__name__}")
+        text = text.strip()[:MAX_NOTE_CHARS]
+
+        def publish(_pipeline: Pipeline) -> dict[str, Any]:
+            t = self._last_timestamp if math.isfinite(self._last_timestamp) else None
+            payload = events.status("note", t, text=text)
+            index = self._health_counts["samples"]
+            self._deliver(Event(payload, decided_index=index, decided_t=t or math.nan))
+            return payload
+
+        return self.command(publish)
 
     def health(self) -> StreamHealth:
         """A snapshot of the stream's health."""

@@ -13,6 +13,7 @@ import math
 import tomllib
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -245,6 +246,23 @@ class Config:
         data = to_dict(self)
         data.setdefault(section, {}).update(changes)
         return parse_config(data, source=f"<replace {section}>")
+
+    def with_pairs(self, pairs: Sequence[PairConfig]) -> Config:
+        """Return a copy with other homologous pairs (validated like a file).
+
+        Parameters
+        ----------
+        pairs : sequence of PairConfig
+            The new ``[[pairs]]``.
+
+        Returns
+        -------
+        Config
+            The new, validated config.
+        """
+        data = to_dict(self)
+        data["pairs"] = [{"name": p.name, "left": p.left, "right": p.right} for p in pairs]
+        return parse_config(data, source="<with_pairs>")
 
 
 _SECTIONS: dict[str, type] = {

@@ -160,8 +160,9 @@ class SessionActions:
         snap = self.monitor.display.snapshot(1)
         t = float(snap.t[-1]) if len(snap.t) else None
         self.trials.add_note(self.state.add_note(text, t))
-        self._log(f"note: {text}")
-        if self._note is not None:
+        if self._note is None:
+            self._log(f"note: {text}")
+        else:  # logged when it comes back as an event, i.e. once it is published
             try:
                 self._note(text)
             except Exception as err:  # a marker that fails must not close us

@@ -5,6 +5,7 @@ Tests point QSettings at a temporary folder with ``QSettings.setPath`` before an
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,6 +116,34 @@ class Settings:
     def last_folder(self, path: Path) -> None:
         self._q.setValue("files/last_folder", str(path))
 
+    # ---- stream ----------------------------------------------------------------------------
+
+    @property
+    def last_stream(self) -> str:
+        """Name of the stream monitored last ("" at first)."""
+        return str(self._q.value("stream/last_name", "") or "")
+
+    @last_stream.setter
+    def last_stream(self, name: str) -> None:
+        self._q.setValue("stream/last_name", name)
+
+    def pairs_for(self, stream: str) -> list[dict[str, str]]:
+        """The pair mapping last chosen for ``stream`` (empty if none)."""
+        raw = self._q.value(f"pairs/{_key(stream)}", "")
+        try:
+            pairs = json.loads(str(raw)) if raw else []
+        except json.JSONDecodeError:
+            return []
+        keys = ("name", "left", "right")
+        ok = isinstance(pairs, list) and all(
+            isinstance(p, dict) and all(isinstance(p.get(k), str) for k in keys) for p in pairs
+        )
+        return pairs if ok else []
+
+    def set_pairs_for(self, stream: str, pairs: list[dict[str, str]]) -> None:
+        """Remember the pair mapping chosen for ``stream``."""
+        self._q.setValue(f"pairs/{_key(stream)}", json.dumps(pairs))
+
     # ---- biofeedback -----------------------------------------------------------------------
 
     @property
@@ -142,3 +171,8 @@ class Settings:
     def sync(self) -> None:
         """Write to disk now."""
         self._q.sync()
+
+
+def _key(stream: str) -> str:
+    """A settings key for a stream name (QSettings treats "/" as a group separator)."""
+    return stream.replace("/", "_").replace("\\", "_") or "_"

@@ -35,6 +35,10 @@ class StreamPickerDialog(QtWidgets.QDialog):
         How long each listing listens.
     lister : callable
         ``lister(wait_s)`` returns the streams (:func:`acquisition.streams.list_streams`).
+    reason : str
+        Why a stream must be chosen (e.g. the configured one is not there), shown on top.
+    preferred : str
+        Highlight the stream of this name when it is listed (the one monitored last).
     parent : QWidget | None
         Owner window.
     """
@@ -44,16 +48,23 @@ class StreamPickerDialog(QtWidgets.QDialog):
         *,
         wait_s: float = 1.0,
         lister: Lister = list_streams,
+        reason: str = "",
+        preferred: str = "",
         parent: QtWidgets.QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("MirrorScope: choose the EMG stream")
         self.wait_s = wait_s
+        self.preferred = preferred
         self._lister = lister
         self.streams: list[StreamSummary] = []
         self._results: queue.Queue[list[StreamSummary] | BaseException] = queue.Queue()
         self._worker: threading.Thread | None = None
         layout = QtWidgets.QVBoxLayout(self)
+        self.reason = QtWidgets.QLabel(reason)
+        self.reason.setWordWrap(True)
+        self.reason.setVisible(bool(reason))
+        layout.addWidget(self.reason)
         self.status = QtWidgets.QLabel()
         self.table = QtWidgets.QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
@@ -139,8 +150,9 @@ class StreamPickerDialog(QtWidgets.QDialog):
         self.table.resizeColumnsToContents()
         emg = [i for i, s in enumerate(streams) if s.type.upper() == "EMG"]
         keep = [i for i, s in enumerate(streams) if chosen is not None and s.uid == chosen.uid]
-        if keep or emg:
-            self.table.selectRow((keep or emg)[0])
+        last = [i for i, s in enumerate(streams) if self.preferred and s.name == self.preferred]
+        if keep or last or emg:
+            self.table.selectRow((keep or last or emg)[0])
         n = len(streams)
         self.status.setText(
             f"{n} stream{'s' if n != 1 else ''} visible; choose the EMG stream to monitor."

@@ -52,6 +52,8 @@ def describe_event(payload: dict[str, Any]) -> str | None:
         rest = ", ".join(f"{k} {v:.1f} uV" for k, v in payload.get("rest_uv", {}).items())
         mains = payload.get("mains_hz")
         return f"calibrated: mains {mains or 'off'} Hz; rest {rest}"
+    if state == "note":
+        return f"note: {payload.get('text', '')}"
     if state in ("channel_flagged", "channel_cleared"):
         verb = "flagged" if state == "channel_flagged" else "cleared"
         return f"{payload['channel']} {verb}: {payload['flag']}"

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from gui.commands import positive_seconds
 
 if TYPE_CHECKING:
+    from acquisition.monitor_recording import MonitorRecording
     from acquisition.runner import LiveMonitor
     from detection.calibration import Calibration
     from detection.config import Config
@@ -64,41 +65,115 @@ def load_settings(args: argparse.Namespace) -> tuple[Config, Calibration | None]
     return config, calibration
 
 
-def run_session(monitor: LiveMonitor, args: argparse.Namespace) -> int:
-    """Show a started monitor in a window if possible, else in the terminal; then stop it."""
-    from gui.terminal import TerminalView
+class _WindowRecording:
+    """What the window's Record button gets back: a recording of the running session."""
 
+    def __init__(self, monitor: LiveMonitor, path: Path, calibration: Calibration | None) -> None:
+        from acquisition.monitor_recording import MonitorRecording
+        from acquisition.recorder import RecorderError
+
+        self._monitor = monitor
+        self._recording = MonitorRecording(path, calibration)
+        self._recording.attach(monitor)
+        if self._recording.error:
+            raise RecorderError(self._recording.error)
+
+    def stop(self) -> None:
+        """Complete the sidecar and close the file."""
+        self._recording.finish(self._monitor)
+
+
+def run_session(monitor: LiveMonitor, args: argparse.Namespace, *, can_record: bool = True) -> int:
+    """Show a started monitor in a window if possible, else in the terminal; then stop it.
+
+    Parameters
+    ----------
+    monitor : LiveMonitor
+        Started; stopped here on the way out.
+    args : argparse.Namespace
+        ``headless`` and ``duration``.
+    can_record : bool
+        Offer the window's Record button (off while ``--record`` already records).
+    """
+    windowed = not args.headless and display_available()
     try:
-        if not args.headless and not display_available():
+        if windowed:
+            from gui.app import run_window
+
+            def record(path: Path) -> _WindowRecording:
+                return _WindowRecording(monitor, path, monitor.pipeline.calibration)
+
+            return run_window(
+                monitor,
+                duration_s=args.duration,
+                record=record if can_record else None,
+                note=monitor.add_note,
+            )
+        from gui.terminal import TerminalView
+
+        if not args.headless:
             sys.stdout.write("no display available: showing the terminal view instead\n")
         TerminalView(monitor).run(args.duration)
     finally:
         monitor.stop()
-    if monitor.error is not None:
-        sys.stderr.write(f"acquisition stopped on an error: {monitor.error}\n")
-        return 1
-    return 0
+        if monitor.error is not None:
+            sys.stderr.write(f"acquisition stopped on an error: {monitor.error}\n")
+    return 1 if monitor.error is not None else 0
+
+
+def _start_headless(
+    config: Config, calibration: Calibration | None, recording: MonitorRecording | None
+) -> LiveMonitor:
+    """Start the monitor (and recording); a saved calibration that does not fit is set aside."""
+    from acquisition.runner import LiveMonitor
+    from detection.calibration import CalibrationError
+
+    def start(calibration: Calibration | None) -> LiveMonitor:
+        monitor = LiveMonitor(config, calibration=calibration)
+        if recording is None:
+            monitor.start()
+        else:
+            recording.calibration = calibration  # what the sidecar says is in force
+            recording.start_monitor(monitor)
+        return monitor
+
+    try:
+        return start(calibration)
+    except CalibrationError as err:
+        sys.stdout.write(f"saved calibration set aside ({err}); measuring rest instead\n")
+        return start(None)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Monitor until --duration or Ctrl-C."""
-    from acquisition.runner import LiveMonitor
-
+    """Monitor until --duration, Ctrl-C or the window is closed."""
     config, calibration = load_settings(args)
-    monitor = LiveMonitor(config, calibration=calibration)
+    windowed = not args.headless and display_available()
     sys.stdout.write(f"looking for stream {config.stream.name!r} ...\n")
     sys.stdout.flush()
-    if not getattr(args, "record", None):
-        monitor.start()
-        return run_session(monitor, args)
-    from acquisition.monitor_recording import MonitorRecording
+    recording = None
+    if getattr(args, "record", None):
+        from acquisition.monitor_recording import MonitorRecording
 
-    recording = MonitorRecording(args.record, calibration)
-    recording.start_monitor(monitor)  # a recording that fails never stops the monitor
+        recording = MonitorRecording(args.record)  # a recording that fails never stops the monitor
+    if windowed:
+        from gui.app import ensure_app
+        from gui.connect import open_monitor
+
+        ensure_app()
+        # A stream that is not there, or labels that do not fit, are asked for, not fatal.
+        found = open_monitor(config, calibration, recording=recording)
+        if found is None:
+            sys.stderr.write("no stream chosen: nothing to monitor\n")
+            return 1
+        monitor = found
+    else:
+        monitor = _start_headless(config, calibration, recording)
+    if recording is None:
+        return run_session(monitor, args)
     if recording.error:
         sys.stderr.write(f"not recording: {recording.error}\n")
     try:
-        return run_session(monitor, args)
+        return run_session(monitor, args, can_record=False)
     finally:
         recording.finish(monitor)
         if recording.recorder is not None and recording.error:

@@ -121,6 +121,30 @@ def test_events_and_envelopes_are_published_on_lsl():
     assert summary.units == ("microvolts", "microvolts")
 
 
+def test_a_note_is_published_in_order_with_the_events():
+    with live_session("congenital", speed=4.0, seed=5) as session:
+        cfg = session.monitor.config.output
+        events = pylsl.StreamInlet(find_stream(_named(cfg.events_stream)))
+        events.open_stream(timeout=5)
+        assert session.wait_for(lambda ev: any(e.kind == "activation_onset" for e in ev), 30)
+        published = session.monitor.add_note("  patient coughed  " + "x" * 1000).result(5)
+        received: list[dict] = []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any(p.get("state") == "note" for p in received):
+            markers, _ = events.pull_chunk(timeout=0.1)
+            received.extend(json.loads(m[0]) for m in markers)
+        with pytest.raises(TypeError, match="text must be a str"):
+            session.monitor.add_note(42)
+        session.drain()
+    note = next(p for p in received if p.get("state") == "note")
+    assert note == published
+    assert note["event"] == "status"
+    assert note["text"].startswith("patient coughed  x"), "only the ends are stripped"
+    assert len(note["text"]) == 500, "cut to a line"
+    assert note["t"] >= session.events[0].payload.get("t", 0.0)
+    assert any(e.payload.get("state") == "note" for e in session.events), "in the queue too"
+
+
 def _named(name):
     return StreamConfig(name=name, type="", timeout_s=5.0)
 
