@@ -54,6 +54,7 @@ WATCH_EVERY_S = 1.0
 #: were missing); waiting one pull more keeps everything sent before :meth:`stop` was called.
 LAST_PULL_S = 0.6
 _PR_SET_PDEATHSIG = 1
+_STARTED = "Started data collection for stream"
 _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 _ACTIVE: weakref.WeakSet[SessionRecorder] = weakref.WeakSet()
 
@@ -373,10 +374,11 @@ class SessionRecorder:
             with self._lock:
                 self.lines.append(line)
             log.debug("LabRecorderCLI: %s", line)
-            if line.startswith("Started data collection"):
-                started += 1
-                if started >= len(self.streams):
-                    self._collecting.set()
+            # LabRecorderCLI's threads share its output unsynchronised, so two messages can
+            # land on one line (seen: "Started data collection for stream Started data ...").
+            started += line.count(_STARTED)
+            if started >= len(self.streams):
+                self._collecting.set()
         code = process.wait()
         if not self._stopping.is_set() and self.error is None:
             last = next((ln for ln in reversed(self.lines) if ln.strip()), "no output")
@@ -396,7 +398,8 @@ class SessionRecorder:
         if self._exited.is_set():
             return f"LabRecorderCLI exited: {lines[-1] if lines else 'no output'}"
         found = [ln.split(" ", 1)[1].split("@", 1)[0] for ln in lines if ln.startswith("Found ")]
-        started = {ln.rsplit(" ", 1)[1].rstrip(".") for ln in lines if "data collection" in ln}
+        output = "\n".join(lines)
+        started = {n for n in found if f"{_STARTED} {n}." in output or f"{n}." in lines}
         waiting = ", ".join(name for name in found if name not in started) or "?"
         return (
             f"LabRecorderCLI found the streams but {waiting} did not start within "

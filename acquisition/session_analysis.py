@@ -41,7 +41,15 @@ from detection.offline import (
     trial_table,
 )
 
-__all__ = ["Analysis", "PairAnalysis", "Plan", "analyze", "plan_analysis", "write_outputs"]
+__all__ = [
+    "Analysis",
+    "AnalysisError",
+    "PairAnalysis",
+    "Plan",
+    "analyze",
+    "plan_analysis",
+    "write_outputs",
+]
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,6 @@ __all__ = [
     "coherence_limit",
     "cross_correlogram",
     "mains_bins",
-    "rectify",
     "segment_starts",
     "spearman_ci",
 ]
@@ -64,12 +63,6 @@ def coherence_limit(segments: int, alpha: float = 0.05) -> float:
     if segments < 2:
         return 1.0
     return 1.0 - alpha ** (1.0 / (segments - 1))
-
-
-def rectify(x: np.ndarray) -> np.ndarray:
-    """Full-wave rectified signal with its mean removed (per column)."""
-    r = np.abs(np.asarray(x, dtype=float))
-    return r - r.mean(axis=0)
 
 
 def segment_starts(usable: np.ndarray, segment_n: int) -> np.ndarray:

@@ -36,8 +36,10 @@ from detection.summary import MIN_TRIALS_FOR_CI, bootstrap_ci, espay_bin
 
 __all__ = [
     "BETA_BAND_HZ",
+    "DISCLAIMER",
     "MIN_SYNCHRONY_S",
     "TRIAL_COLUMNS",
+    "OfflineError",
     "QuietCalibration",
     "pair_summary",
     "quiet_calibration",
@@ -535,6 +537,14 @@ def signatures(summary: Mapping[str, Any]) -> list[str]:
         ]
     if summary["trials"] == 0:
         return ["No trials were detected for this pair: there is nothing to describe.", DISCLAIMER]
+    bimanual = []
+    if summary["bimanual"]:
+        bimanual = [
+            (
+                f"{summary['bimanual']} of {summary['trials']} trials were bimanual (both sides "
+                "strongly active): they are not counted as mirror movements."
+            )
+        ]
     if summary["with_mirror"] == 0:
         unimanual = summary["trials"] - summary["bimanual"]
         lines = [
@@ -545,6 +555,4 @@ def signatures(summary: Mapping[str, Any]) -> list[str]:
         ]
     else:
         lines = [_timing(summary), _force(summary)]
-    lines.append(_synchrony(summary))
-    lines.append(DISCLAIMER)
-    return lines
+    return [*bimanual, *lines, _synchrony(summary), DISCLAIMER]

@@ -104,10 +104,12 @@ def _glance(a: Analysis) -> str:
         share = "–"
         if s["mirror_fraction"] is not None:
             scored = s["trials"] - s["bimanual"] - s["excluded"]
-            share = (
-                f"{s['with_mirror']} of {scored} ({100 * s['mirror_fraction']:.0f} %, "
-                f"Espay {_e(s['espay_bin'])})"
+            espay = (
+                f"Espay {_e(s['espay_bin'])}"
+                if scored >= MIN_TRIALS_FOR_CI
+                else f"Espay bin needs ≥ {MIN_TRIALS_FOR_CI} trials"
             )
+            share = f"{s['with_mirror']} of {scored} ({100 * s['mirror_fraction']:.0f} %, {espay})"
         lag = _num(s["median_lag_ms"], "{:.0f} ms")
         if s["lag_ci_ms"]:
             lag += f" (95 % CI {s['lag_ci_ms'][0]:.0f} to {s['lag_ci_ms'][1]:.0f})"
@@ -192,8 +194,8 @@ def _trial_panel(a: Analysis, pair: PairAnalysis, row: dict[str, Any], windows: 
     cls = ' class="mirror"' if verdict == "MIRROR" else ""
     caption = (
         f"#{row['trial']} · {_e(pair.name)} · active {row['active_side']} · "
-        f"<span{cls}>{verdict}</span> · ratio {_num(row['ratio'])} · "
-        f"lag {_num(row['lag_ms'], '{:.0f} ms')}"
+        f"<span{cls}>{verdict}</span> · ratio {_num(row['ratio'])}"
+        + ("" if row["bimanual"] else f" · lag {_num(row['lag_ms'], '{:.0f} ms')}")
     )
     charts = []
     for channel, role in ((active, "active"), (mirror, "other side")):

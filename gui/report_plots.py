@@ -214,29 +214,6 @@ class Chart:
         if label:
             self._legend.append(("dash" if dash else "line", color, label))
 
-    def bars(
-        self,
-        edges: np.ndarray,
-        heights: np.ndarray,
-        color: str,
-        *,
-        base: np.ndarray | None = None,
-        label: str = "",
-    ) -> None:
-        """Histogram bars between consecutive ``edges`` (stacked on ``base``)."""
-        base = np.zeros(len(heights)) if base is None else base
-        for a, b, h, h0 in zip(edges[:-1], edges[1:], heights, base, strict=True):
-            if h <= 0:
-                continue
-            x0, x1 = float(self.px(a)) + 1, float(self.px(b)) - 1
-            y0, y1 = float(self.py(h0 + h)), float(self.py(h0))
-            self._items.append(
-                f'<rect x="{x0:.1f}" y="{y0:.1f}" width="{max(x1 - x0, 1):.1f}" '
-                f'height="{max(y1 - y0, 0):.1f}" fill="{color}"/>'
-            )
-        if label:
-            self._legend.append(("box", color, label))
-
     def points(
         self,
         x: Sequence[float],

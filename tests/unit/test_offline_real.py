@@ -104,11 +104,6 @@ def test_analyze_command_writes_events_trials_summary_and_report(tmp_path, capsy
     assert "http" not in page.replace("http://www.w3.org/2000/svg", "")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="detection/onset.py: OnsetDetector uses the chunk-start `confirmed` state for a whole "
-    "chunk (idle_hold), so results depend on chunk sizes while a quality hold is on",
-)
 @needs_data
 def test_detection_on_real_emg_does_not_depend_on_chunk_size():
     session = load_session(DATA / "uci_physaction_s04_handshaking.npz")
