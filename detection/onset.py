@@ -184,36 +184,71 @@ class OnsetDetector:
             return raw, transitions
         # Hold means nothing new is decided: an activation in progress cannot end (its state is
         # frozen), and a channel that is not active cannot start one (it is kept off, so a
-        # transient at the start of a hold cannot be confirmed during it).
-        idle_hold = hold & ~self.confirmed
+        # transient at the start of a hold cannot be confirmed during it). Which of the two
+        # applies depends on the confirmed state, which the debouncing below may change
+        # mid-chunk; it then redoes the rest of that channel's column, so the result does not
+        # depend on how the signal was cut into chunks.
         armed = np.logical_or.accumulate(resting, axis=0) | self.armed
         self.armed = armed[-1].copy()
         rise = at_or_above_on & ~hold & armed
-        fall = resting | idle_hold
-        rows = np.arange(n)[:, None]
-        last_event = np.maximum.accumulate(np.where(rise | fall, rows, -1), axis=0)
-        cols = np.arange(self.n_channels)
-        raw = np.where(last_event >= 0, rise[np.maximum(last_event, 0), cols], self.raw)
-
-        before = np.concatenate((self.raw[None, :], raw[:-1]), axis=0)
-        t_rows, t_cols = np.nonzero(raw != before)
+        raw = _hysteresis(rise, resting | (hold & ~self.confirmed), self.raw)
         self._piece_first, self._piece_raw = first_index, raw
         self._raw_before, self._rise_before = self.raw, self.last_rise.copy()
-        self.raw = raw[-1].copy()
-
-        by_channel: dict[int, list[int]] = {}
-        for r, c in zip(t_rows.tolist(), t_cols.tolist(), strict=True):
-            by_channel.setdefault(c, []).append(r)
-        for c, pending in enumerate(self._pending):
-            if pending.rise_index is not None or pending.fall_index is not None:
-                by_channel.setdefault(c, [])
-
+        before = np.concatenate((self.raw[None, :], raw[:-1]), axis=0)
+        changed = (raw != before).any(axis=0)
+        channels = [
+            c
+            for c in range(self.n_channels)
+            if changed[c]
+            or self._pending[c].rise_index is not None
+            or self._pending[c].fall_index is not None
+        ]
         transitions: list[ChannelTransition] = []
-        for c, change_rows in by_channel.items():
-            pending = self._pending[c]
-            for r in change_rows:
+        for c in channels:
+            transitions.extend(
+                self._debounce(
+                    c,
+                    first_index,
+                    raw=raw,
+                    rise=rise[:, c],
+                    resting=resting[:, c],
+                    hold=hold[:, c],
+                    history=history,
+                )
+            )
+        self.raw = raw[-1].copy()
+        transitions.sort(key=lambda t: (t.decided_index, t.channel))
+        return raw, transitions
+
+    def _debounce(
+        self,
+        c: int,
+        first_index: int,
+        *,
+        raw: np.ndarray,
+        rise: np.ndarray,
+        resting: np.ndarray,
+        hold: np.ndarray,
+        history: History,
+    ) -> list[ChannelTransition]:
+        """Walk channel ``c``'s raw transitions in one chunk; ``raw[:, c]`` may be redone."""
+        pending = self._pending[c]
+        n = len(raw)
+        last_index = first_index + n - 1
+        out: list[ChannelTransition] = []
+        start = 0  # rows before it are final
+        while True:
+            column = raw[start:, c]
+            previous = raw[start - 1, c] if start else self._raw_before[c]
+            shifted = np.concatenate(([previous], column[:-1]))
+            redo_from = None
+            for r in (start + np.nonzero(column != shifted)[0]).tolist():
                 index = first_index + r
-                transitions.extend(self._expire(c, index - 1, history))
+                decided = self._expire(c, index - 1, history)
+                out.extend(decided)
+                redo_from = self._redo_row(decided, first_index, hold)
+                if redo_from is not None:
+                    break
                 if raw[r, c]:
                     self.last_rise[c] = index
                     if self.confirmed[c]:
@@ -224,9 +259,31 @@ class OnsetDetector:
                     pending.fall_index = index
                 else:
                     pending.rise_index = None  # too short to count
-            transitions.extend(self._expire(c, last_index, history))
-        transitions.sort(key=lambda t: (t.decided_index, t.channel))
-        return raw, transitions
+            if redo_from is None:
+                decided = self._expire(c, last_index, history)
+                out.extend(decided)
+                redo_from = self._redo_row(decided, first_index, hold)
+            if redo_from is None:
+                return out
+            # The confirmed state changed at a row followed by a hold: the rows after it are
+            # computed again with the new state.
+            idle_hold = hold[redo_from:] & ~self.confirmed[c]
+            raw[redo_from:, c] = _hysteresis(
+                rise[redo_from:, None],
+                (resting[redo_from:] | idle_hold)[:, None],
+                raw[redo_from - 1, c : c + 1],
+            )[:, 0]
+            start = redo_from
+
+    @staticmethod
+    def _redo_row(
+        decided: list[ChannelTransition], first_index: int, hold: np.ndarray
+    ) -> int | None:
+        """The row to redo from, if a decision changed the state with a hold still to come."""
+        if not decided:
+            return None
+        row = decided[-1].decided_index - first_index + 1
+        return row if row < len(hold) and hold[row:].any() else None
 
     def _expire(self, c: int, up_to: int, history: History) -> list[ChannelTransition]:
         pending = self._pending[c]
@@ -276,3 +333,23 @@ class OnsetDetector:
         if len(at_baseline):
             return start + int(at_baseline[-1]) + 1
         return max(start, rise_index - self._delay_n)
+
+
+def _hysteresis(rise: np.ndarray, fall: np.ndarray, initial: np.ndarray) -> np.ndarray:
+    """A latch per column: on at ``rise``, off at ``fall``, else as before (``initial`` first).
+
+    Parameters
+    ----------
+    rise, fall : ndarray of bool, shape (n_samples, n_channels)
+        Where the state turns on / off (``rise`` wins where both are set).
+    initial : ndarray of bool, shape (n_channels,)
+        The state before the first sample.
+
+    Returns
+    -------
+    ndarray of bool, shape (n_samples, n_channels)
+    """
+    rows = np.arange(len(rise))[:, None]
+    last_event = np.maximum.accumulate(np.where(rise | fall, rows, -1), axis=0)
+    cols = np.arange(rise.shape[1])
+    return np.where(last_event >= 0, rise[np.maximum(last_event, 0), cols], initial)
