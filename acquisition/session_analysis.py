@@ -163,8 +163,7 @@ def plan_analysis(
         config = parse_config(sidecar["config"], source=f"sidecar of {session.path.name}")
     if config is None:
         config = _with_file_pairs(session, default_config)
-    live_first = isinstance(sidecar.get("first_timestamp"), (int, float))
-    reproduces = live_first and not any("cannot be reproduced" in n for n in session.notes)
+    reproduces = session.first_index is not None
     if rest is None and sidecar:
         use_cues = bool(config.cues.stream)
         name = session.path.name
@@ -175,7 +174,7 @@ def plan_analysis(
                 if calibration
                 else f"as live: rest measured on the first {config.calibration.rest_s:g} s"
             )
-            return Plan(config, calibration, session.first_index, use_cues, source, None, True)
+            return Plan(config, calibration, session.first_index or 0, use_cues, source, None, True)
         doc = sidecar.get("calibration") or sidecar.get("calibration_measured")
         calibration = _calibration_from(doc, f"sidecar of {name}")
         if calibration is not None:
@@ -348,7 +347,7 @@ def analyze(
     ]
     analysis = Analysis(session, plan, run, pairs, {}, list(session.notes))
     if run.calibration is None:
-        analysis.notes.append("the rest calibration never succeeded: no trials could be detected")
+        analysis.notes.append("The rest calibration never succeeded: no trials could be detected.")
     analysis.summary = _summary(analysis, _reproduction(session, run, plan))
     return analysis
 

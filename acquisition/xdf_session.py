@@ -112,8 +112,8 @@ class RecordedSession:
     pairs: tuple[PairConfig, ...] = ()
     other_streams: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    #: Index of the sample the live monitor processed first (0 when unknown).
-    first_index: int = 0
+    #: Index of the sample the live monitor processed first (None: unknown or not recorded).
+    first_index: int | None = None
 
 
 def load_session(path: str | Path, stream: str | None = None) -> RecordedSession:
@@ -200,9 +200,9 @@ def _load_npz(path: Path) -> RecordedSession:
         data=emg,
         timestamps=np.arange(len(emg), dtype=np.float64) / fs_hz,
     )
-    notes = [f"{path.name}: no timestamps in the file; sample n is at n / {fs_hz:g} s"]
+    notes = [f"The file has no timestamps: sample n is taken to be at n / {fs_hz:g} s."]
     if "task" in doc:
-        notes.append(f"task: {doc['task']}")
+        notes.append(f"Task (from the file): {doc['task']}.")
     return RecordedSession(path=path, kind="npz", emg=recording, pairs=tuple(pairs), notes=notes)
 
 
@@ -334,14 +334,14 @@ def _align_to_live(session: RecordedSession, first_timestamp: float, shift: bool
     off_s = first_timestamp - stamps[k]
     if abs(off_s) > 0.5 / session.emg.fs_hz:
         where = (
-            f"the recording began {-off_s:.1f} s after the live detector's first sample"
+            f"The recording began {-off_s:.1f} s after the live detector's first sample"
             if off_s < 0
-            else "the live detector's first sample is not in the recording"
+            else "The live detector's first sample is not in the recording"
         )
         session.notes.append(
             f"{where} (LSL time {first_timestamp:.6f}), so the live events cannot be reproduced "
             "exactly; the analysis starts at the recording's first sample with the detector's "
-            "calibration"
+            "calibration."
         )
         return
     session.first_index = k
@@ -351,7 +351,7 @@ def _align_to_live(session: RecordedSession, first_timestamp: float, shift: bool
             if markers is not None:
                 markers.timestamps = markers.timestamps + off_s
         session.notes.append(
-            f"timestamps aligned to the live detector's LSL clock offset ({off_s * 1e6:+.1f} us)"
+            f"Timestamps aligned to the live detector's LSL clock offset ({off_s * 1e6:+.1f} µs)."
         )
 
 
@@ -414,7 +414,7 @@ def _load_xdf(path: Path, wanted: str | None) -> RecordedSession:
         other_streams=[_line(s) for s in streams if id(s) not in used],
     )
     if len(emg.timestamps) == 0:
-        session.notes.append(f"{path.name}: the EMG stream holds no samples")
+        session.notes.append("The EMG stream holds no samples.")
     first = (sidecar or {}).get("first_timestamp")
     if isinstance(first, (int, float)):
         _align_to_live(session, float(first), shift=clock_sync)

@@ -17,6 +17,7 @@ import numpy as np
 from detection.offline import BETA_BAND_HZ, DISCLAIMER, MIN_SYNCHRONY_S
 from detection.summary import MIN_TRIALS_FOR_CI
 from gui.report_plots import COLORS, Chart
+from gui.terminal import describe_event
 
 if TYPE_CHECKING:
     from acquisition.session_analysis import Analysis, PairAnalysis
@@ -448,12 +449,8 @@ def _events(a: Analysis) -> str:
     other = [p for p in statuses if p.get("state") not in ("channel_flagged", "channel_cleared")]
     t0 = float(a.run.times[0])
     listing = "".join(
-        f"<li>{_num(p.get('t') - t0 if p.get('t') is not None else None, '{:.2f} s')}: "
-        f"{_e(p.get('state'))}"
-        + "".join(
-            f", {_e(k)} {_e(v)}" for k, v in p.items() if k not in ("event", "state", "t", "stream")
-        )
-        + "</li>"
+        f"<li>{_num(p['t'] - t0 if p.get('t') is not None else None, '{:.2f} s')}: "
+        f"{_e((describe_event(p) or str(p.get('state'))).removeprefix('!! '))}</li>"
         for p in other[:40]
     )
     table = (
@@ -507,7 +504,7 @@ def _methods(a: Analysis) -> str:
             f"{rep['max_time_difference_ms']:.3f} ms apart, the difference between two "
             "estimates of the LSL clock offset)."
         )
-    items.extend(_e(note[:1].upper() + note[1:]) for note in a.notes)
+    items.extend(_e(note) for note in a.notes)
     return (
         "<h2>Methods and data</h2><ul>"
         + "".join(f"<li>{item}</li>" for item in items)

@@ -1,7 +1,7 @@
 """Replaying recordings as LSL streams: metadata, timing, markers, and the monitor on a replay.
 
-A real recording (``../shared/data``) replayed and monitored live gives the trials that the
-offline analysis of the same file gives.
+A real recording (``../shared/data``) replayed and monitored live gives exactly the trials that
+the offline analysis of the same file gives.
 """
 
 from __future__ import annotations
@@ -75,13 +75,8 @@ def test_replay_refuses_nonsense_speed():
 
 
 @needs_data
-def test_monitoring_a_replayed_real_recording_finds_the_handshakes():
-    """Replay + live monitor on real EMG: the right biceps' handshakes, as offline.
-
-    Exact equality with the offline run is not asserted here: the onset detector depends on
-    chunk sizes while a quality hold is on (tests/unit/test_offline_real.py shows it), and
-    live chunks are whatever the network delivers.
-    """
+def test_monitoring_a_replayed_real_recording_gives_the_offline_trials():
+    """Replay + live monitor on real EMG: the right biceps' handshakes, exactly as offline."""
     session = load_session(HANDSHAKING)
     plan = plan_analysis(session, config=None, default_config=DEFAULT_CONFIG)
     offline = [e.payload for e in analyze(session, plan).run.events if e.kind == "trial"]
@@ -90,6 +85,7 @@ def test_monitoring_a_replayed_real_recording_finds_the_handshakes():
     data = to_dict(plan.config)
     data["stream"].update(name=name, source_id=player.source_id, type="EMG")
     data["output"].update(events_stream=unique("Ev"), envelope_stream="")
+    data["acquisition"]["clock_sync"] = False  # one machine: exact timestamps
     monitor = LiveMonitor(parse_config(data), calibration=plan.calibration)
     monitor.start()
     player.start()
@@ -111,9 +107,12 @@ def test_monitoring_a_replayed_real_recording_finds_the_handshakes():
         event = monitor.events.get_nowait()
         if event.kind == "trial":
             live.append(event.payload)
-    for trials in (live, offline):
-        bic = [t for t in trials if t["pair"] == "Bic"]
-        right = [t for t in bic if t["active_side"] == "right"]
-        assert len(right) >= 8, "the right biceps' handshakes are found"
-        assert not any(t["bimanual"] for t in bic), "the left arm rests: nothing bimanual"
-    assert abs(len(live) - len(offline)) <= 0.2 * len(offline)
+    bic = [t for t in offline if t["pair"] == "Bic"]
+    assert sum(t["active_side"] == "right" for t in bic) >= 8, "the right biceps' handshakes"
+    assert not any(t["bimanual"] for t in bic), "the left arm rests: nothing bimanual"
+    assert len(live) == len(offline)
+    shift = monitor.first_timestamp - float(session.emg.timestamps[0])
+    for a, b in zip(live, offline, strict=True):
+        assert abs(a.pop("t_onset") - shift - b.pop("t_onset")) < 2e-6
+        assert abs(a.pop("t_offset") - shift - b.pop("t_offset")) < 2e-6
+        assert a == b  # whatever chunks the network delivered
