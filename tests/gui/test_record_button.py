@@ -1,0 +1,43 @@
+"""The Record button of the window that `mirrorscope monitor` opens (real LabRecorderCLI)."""
+
+from __future__ import annotations
+
+import pytest
+from live_helpers import live_session
+
+pytestmark = pytest.mark.gui
+
+
+def test_record_button_records_the_running_session_with_its_notes(qtbot, app, settings, tmp_path):
+    """The Record button of a window opened by `monitor` writes an XDF with EMG and events."""
+    import pyxdf
+
+    from acquisition.sidecar import read_sidecar
+    from gui.commands.monitor import _WindowRecording
+    from gui.experimenter import ExperimenterWindow
+
+    path = tmp_path / "button.xdf"
+    with live_session("congenital", speed=2.0, seed=6) as session:
+        monitor = session.monitor
+        window = ExperimenterWindow(
+            monitor,
+            settings=settings,
+            record=lambda p: _WindowRecording(monitor, p, monitor.pipeline.calibration),
+            note=monitor.add_note,
+        )
+        qtbot.addWidget(window)
+        window.show()
+        window.start_recording(path)
+        assert window._recording is not None, window.banner.text()
+        qtbot.waitUntil(lambda: monitor.health().samples > 4000, timeout=20_000)
+        window.add_note("patient yawned")
+        qtbot.waitUntil(lambda: path.stat().st_size > 50_000, timeout=20_000)
+        window.stop_recording()
+        window.close()
+    streams, _ = pyxdf.load_xdf(str(path))
+    (emg,) = [s for s in streams if s["info"]["type"] == ["EMG"]]
+    assert len(emg["time_stamps"]) > 1000
+    markers = [s for s in streams if s["info"]["type"] == ["Markers"]]
+    notes = [m[0] for s in markers for m in s["time_series"] if '"note"' in m[0]]
+    assert any("patient yawned" in n for n in notes), "the note is in the recorded events"
+    assert read_sidecar(path)["recorder"] == "monitor"
