@@ -8,16 +8,14 @@ For offline analysis to reproduce the live events, the file must hold every samp
 processed: LabRecorderCLI has to be collecting before the monitor subscribes to the EMG stream,
 yet the monitor's outlets (which the file must also hold) only exist once the monitor is set up.
 :meth:`MonitorRecording.start_monitor` therefore starts the recorder from the monitor's
-``before_open`` hook when the runner offers one (outlets made, EMG not yet subscribed);
-otherwise it starts the recorder right after the monitor (``from_first_sample: false``): the
-file then misses what the monitor received while LabRecorderCLI was starting, unless no data
-flowed yet. The sidecar always gets the monitor's first timestamp; the analysis checks whether
-the file holds that sample.
+``before_open`` hook (outlets made, no inlet subscribed yet). A recording started later, from the
+window's Record button (:meth:`MonitorRecording.attach`), begins mid-session
+(``from_first_sample: false``). The sidecar always gets the monitor's first timestamp; the
+analysis checks whether the file holds that sample.
 """
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 from pathlib import Path
@@ -155,11 +153,7 @@ class MonitorRecording:
         Errors of the monitor itself (stream not found, ...) are raised as usual; a recording
         error is kept in :attr:`error`.
         """
-        if "before_open" in inspect.signature(monitor.start).parameters:
-            monitor.start(before_open=lambda m: self._begin(m, from_first_sample=True))
-        else:
-            monitor.start()
-            self._begin(monitor, from_first_sample=False)
+        monitor.start(before_open=lambda m: self._begin(m, from_first_sample=True))
 
     def attach(self, monitor: LiveMonitor) -> None:
         """Start recording a monitor that is already running (the GUI's record button)."""

@@ -152,13 +152,21 @@ class LiveMonitor:
 
     # ---- set-up ----------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Find the stream, open inlets and outlets, and start the acquisition thread."""
+    def start(self, *, before_open: Callable[[LiveMonitor], None] | None = None) -> None:
+        """Find the stream, open inlets and outlets, and start the acquisition thread.
+
+        Parameters
+        ----------
+        before_open : callable | None
+            Called with this monitor once everything is set up (outlets exist) but before the
+            inlet subscribes to the data: a recorder started here holds every sample the
+            monitor will process.
+        """
         cfg = self.config
         info = self._stream_info = self._stream_info or find_stream(cfg.stream)
         flags = pylsl.proc_clocksync if cfg.acquisition.clock_sync else 0
+        # info() reads the full description without subscribing; open_stream() subscribes.
         self._inlet = pylsl.StreamInlet(info, max_buflen=360, processing_flags=flags)
-        self._inlet.open_stream(timeout=cfg.stream.timeout_s)
         self.summary: StreamSummary = describe(self._inlet.info(timeout=cfg.stream.timeout_s))
         check_emg_stream(self.summary)
         self.selection: ChannelSelection = select_channels(self.summary, cfg)
@@ -193,6 +201,8 @@ class LiveMonitor:
                     self.fs_hz,
                     cfg.output.envelope_rate_hz,
                 )
+        if before_open is not None:
+            before_open(self)  # before any inlet (cues, EMG) subscribes
         key, value = ("source_id", self.summary.source_id)
         if not value:
             key, value = "name", self.summary.name
@@ -209,6 +219,7 @@ class LiveMonitor:
                 self._open_cues(found[0])
             else:
                 log.warning("cue stream %r not visible yet; will keep looking", cfg.cues.stream)
+        self._inlet.open_stream(timeout=cfg.stream.timeout_s)
         self._last_data_wall = time.monotonic()
         self._last_reopen = time.monotonic()
         self._refused_uid: str | None = None

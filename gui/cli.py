@@ -30,7 +30,9 @@ class Command:
     name: str
     module: str
     help: str
-    local_only_default: bool
+    #: True: LSL stays on this machine unless --lan; False: the user's LSL configuration unless
+    #: --local; None: the command reads files only (no LSL option; kept on this machine).
+    local_only_default: bool | None
 
 
 #: The command line contract of ../shared/DESIGN.md. Order is the order of ``--help``.
@@ -46,7 +48,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("monitor", "gui.commands.monitor", "the live detector (GUI unless headless)", False),
     Command("record", "gui.commands.record", "record LSL streams to XDF", False),
     Command("replay", "gui.commands.replay", "play an XDF or NPZ recording as LSL", True),
-    Command("analyze", "gui.commands.analyze", "offline analysis, same code path as live", True),
+    Command("analyze", "gui.commands.analyze", "offline analysis, same code path as live", None),
+    Command("export", "gui.commands.export", "a recording as BDF+ for clinical readers", None),
     Command("bench", "gui.commands.bench", "measure speed, latency and accuracy", True),
 )
 
@@ -83,15 +86,14 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         module = importlib.import_module(command.module)
         cmd_parser = sub.add_parser(command.name, help=command.help, description=command.help)
-        lsl = cmd_parser.add_mutually_exclusive_group()
-        if command.local_only_default:
-            lsl.add_argument(
+        if command.local_only_default is True:
+            cmd_parser.add_argument(
                 "--lan",
                 action="store_true",
                 help="make LSL streams visible on the network (default: this machine only)",
             )
-        else:
-            lsl.add_argument(
+        elif command.local_only_default is False:
+            cmd_parser.add_argument(
                 "--local",
                 action="store_true",
                 help="keep LSL on this machine (default: your own LSL configuration)",
@@ -103,7 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _configure_lsl_scope(args: argparse.Namespace) -> None:
     command: Command = args._command
-    local = not getattr(args, "lan", False) if command.local_only_default else args.local
+    if command.local_only_default is None:
+        local = True
+    elif command.local_only_default:
+        local = not args.lan
+    else:
+        local = args.local
     if local:
         os.environ["LSLAPICFG"] = str(LOCAL_LSL_CONFIG)
 

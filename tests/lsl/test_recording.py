@@ -352,3 +352,30 @@ def test_replayed_recording_gives_the_same_trials(recorded):
         assert abs(a.pop("t_onset") - b.pop("t_onset")) < 2e-6
         assert abs(a.pop("t_offset") - b.pop("t_offset")) < 2e-6
         assert a == b  # side, mirror, ratio, lag, grade, bimanual, quality
+
+
+def test_monitor_record_on_a_flowing_stream_holds_everything_the_monitor_saw(tmp_path):
+    """The usual case: the amplifier already streams when `monitor --record` starts."""
+    name, source_id = unique("Flowing"), unique("flowing-src")
+    patient = SimulatedPatient("congenital", fs_hz=2000.0, n_pairs=1, seed=8, initial_rest_s=7.0)
+    streams = SimulatorStreams(patient, name=name, source_id=source_id, speed=SPEED)
+    monitor = LiveMonitor(session_config(name, source_id, clock_sync=False))
+    path = tmp_path / "flowing.xdf"
+    streams.start()
+    try:
+        _wait(lambda: streams.samples_done > 2000, 10.0, "the stream to flow")
+        recording = MonitorRecording(path)
+        recording.start_monitor(monitor)  # LabRecorderCLI starts in the monitor's hook
+        assert recording.error is None, recording.error
+        _wait(lambda: monitor.health().samples > 60_000, 30.0, "30 s of stream time")
+    finally:
+        monitor.stop()
+        streams.stop()
+    monitor.raise_if_failed()
+    recording.finish(monitor)
+    assert recording.error is None, recording.error
+    sidecar = read_sidecar(path)
+    assert sidecar["from_first_sample"] is True
+    session = load_session(path)
+    plan = plan_analysis(session, config=None, default_config=DEFAULT_CONFIG)
+    assert plan.reproduces_live, "the file holds the monitor's first sample"
