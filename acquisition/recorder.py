@@ -21,7 +21,6 @@ only, so nothing leaves it.
 from __future__ import annotations
 
 import atexit
-import configparser
 import ctypes
 import logging
 import os
@@ -29,7 +28,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import weakref
@@ -39,6 +37,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from acquisition.lsl_scope import with_local_known_peer
 from acquisition.sidecar import sidecar_path, utc_now, write_sidecar
 from detection.errors import MirrorScopeError
 
@@ -120,26 +119,6 @@ def _child_setup(parent_pid: int) -> Callable[[], None]:
                 os._exit(1)
 
     return setup
-
-
-def _machine_scope_config(path: str) -> str | None:
-    """A copy of a machine-scope LSL config with 127.0.0.1 as known peer (None if not needed)."""
-    parser = configparser.ConfigParser(strict=False)
-    try:
-        parser.read(path, encoding="utf-8")
-    except (configparser.Error, OSError, UnicodeDecodeError):
-        return None
-    scope = parser.get("multicast", "ResolveScope", fallback="").strip().lower()
-    peers = parser.get("lab", "KnownPeers", fallback="").strip(" {}")
-    if scope != "machine" or peers:
-        return None
-    if not parser.has_section("lab"):
-        parser.add_section("lab")
-    parser.set("lab", "KnownPeers", "{127.0.0.1}")
-    fd, copy = tempfile.mkstemp(prefix="mirrorscope-lsl-", suffix=".cfg")
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        parser.write(out)
-    return copy
 
 
 class SessionRecorder:
@@ -230,7 +209,7 @@ class SessionRecorder:
             self._write_sidecar()
         env = dict(os.environ)
         if env.get("LSLAPICFG"):
-            self._temp_config = _machine_scope_config(env["LSLAPICFG"])
+            self._temp_config = with_local_known_peer(env["LSLAPICFG"])
             if self._temp_config:
                 env["LSLAPICFG"] = self._temp_config
         command = [str(cli), str(self.path), *predicates]
