@@ -31,10 +31,15 @@ def score_preset(preset: str, *, seconds: float, seeds: tuple[int, ...]) -> Scor
         data = patient.generate(n)
         stamps = np.arange(n) / FS_HZ
         pipe = Pipeline(Config(), FS_HZ, list(patient.labels))
-        for cue in patient.cues_between(0, n):
-            pipe.add_cue(cue.to_json(), cue.index / FS_HZ)
+        cues = patient.cues_between(0, n)
+        next_cue = 0
         trials = []
         for start in range(0, n, CHUNK_N):
+            # A cue reaches the pipeline just before the chunk it falls in, as it does live
+            # (the pipeline keeps only its recent cues, so all of them up front would not do).
+            while next_cue < len(cues) and cues[next_cue].index < start + CHUNK_N:
+                pipe.add_cue(cues[next_cue].to_json(), cues[next_cue].index / FS_HZ)
+                next_cue += 1
             result = pipe.process(data[start : start + CHUNK_N], stamps[start : start + CHUNK_N])
             trials += [e.payload for e in result.events if e.kind == "trial"]
         truth = [t.to_dict(0.0) for t in patient.completed_trials(0, n)]
