@@ -512,6 +512,7 @@ class Pipeline:
             envelope_uv=amp,
             mains_removed_uv=None if canceller is None else front.band - cleaned,
             motion_uv=front.motion,
+            band_uv=front.band,
             gate_closing=None if canceller is None else canceller.gate < GATE_OPEN,
         )
 

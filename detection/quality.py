@@ -48,6 +48,9 @@ FLAGS = ("nan", "saturated", "flat", "motion", "clipping", "mains")
 EXCLUDING_FLAGS = frozenset({"nan", "saturated", "flat"})
 _SAMPLE_FLAGS = ("nan", "saturated", "flat", "motion")
 _MAINS_HYSTERESIS_DB = 3.0
+#: The motion check compares the low band with the EMG's peak over this long a window: at a
+#: sudden onset the envelope still lags, but the band-passed EMG's peaks already show it.
+_MOTION_PEAK_WINDOW_S = 0.02
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,8 @@ class QualityInputs:
     mains_removed_uv: np.ndarray | None = None
     #: The raw signal's 1-20 Hz band (None: no motion check).
     motion_uv: np.ndarray | None = None
+    #: The band-passed EMG (None: the motion check compares with the envelope only).
+    band_uv: np.ndarray | None = None
     #: Where the canceller's gate was closing (None: never).
     gate_closing: np.ndarray | None = None
 
@@ -156,6 +161,7 @@ class QualityMonitor:
         self._settle_n = max(1, round(config.settle_s * fs_hz))
         self._saturation_n = max(1, round(config.saturation_run_s * fs_hz))
         self._flat_n = max(1, round(config.flat_s * fs_hz))
+        self._peak_n = max(1, round(_MOTION_PEAK_WINDOW_S * fs_hz))
         self._block_n = max(1, round(fs_hz))
         self._rest_mean_uv: np.ndarray | None = None
         self.reset()
@@ -165,6 +171,7 @@ class QualityMonitor:
         c = self.n_channels
         never = np.full(c, NEVER, dtype=np.int64)
         self._prev_sample = np.full(c, np.nan)
+        self._band_tail = np.zeros((self._peak_n - 1, c))
         self._last = {
             name: never.copy()
             for name in (
@@ -229,8 +236,14 @@ class QualityMonitor:
             # Strong EMG has some energy below 20 Hz too: during a contraction only a low band
             # larger than the EMG itself is an artefact.
             limit = np.maximum(self.cfg.motion_uv, envelope_uv)
+            if inputs.band_uv is not None:
+                limit = np.maximum(limit, self._recent_band_peak(inputs.band_uv))
             moving = np.abs(motion) > limit
             moving = moving if moving.any() else None
+        if inputs.band_uv is not None and self._peak_n > 1:
+            self._band_tail = np.concatenate((self._band_tail, np.abs(inputs.band_uv)))[
+                -(self._peak_n - 1) :
+            ]
         states = {
             "nan": self._recent("nan", nonfinite if nonfinite.any() else None, index),
             "saturated": self._recent("saturated", saturated_now, index),
@@ -266,6 +279,12 @@ class QualityMonitor:
             if extra is not None:
                 hold = hold | extra
         return QualityResult(hold=hold, excluded=excluded, changes=changes)
+
+    def _recent_band_peak(self, band_uv: np.ndarray) -> np.ndarray:
+        """Largest |band-passed EMG| over the last ``_peak_n`` samples, at each sample."""
+        series = np.concatenate((self._band_tail, np.abs(band_uv)))
+        windows = np.lib.stride_tricks.sliding_window_view(series, self._peak_n, axis=0)
+        return windows.max(axis=-1)
 
     def _recent(self, name: str, mask: np.ndarray | None, index: np.ndarray) -> np.ndarray | None:
         """Per sample: was ``mask`` true within the last ``settle_s``? None if nowhere."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -27,10 +28,16 @@ log = logging.getLogger(__name__)
 
 #: How often Python gets control back from Qt's loop, so Ctrl-C is noticed (ms).
 SIGNAL_POLL_MS = 200
+#: Longest the Qt thread may hold the GIL while the acquisition thread waits for it (s).
+#: Python's default (5 ms) lets a busy display starve acquisition: each time acquisition
+#: released the GIL for liblsl, it waited up to 5 ms to get it back, and a 2 s freeze of
+#: Python-heavy drawing cut it to a third of 8x real time (tests/gui/test_frozen_display.py).
+GIL_SWITCH_INTERVAL_S = 0.001
 
 
 def ensure_app() -> QtWidgets.QApplication:
     """Return the running QApplication, creating it (and setting pyqtgraph up) if needed."""
+    sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL_S))
     app = QtWidgets.QApplication.instance()
     if app is None:
         app = QtWidgets.QApplication(["mirrorscope"])

@@ -242,6 +242,7 @@ class ExperimenterWindow(SessionActions, QtWidgets.QMainWindow):
         for stats in self.state.stats.pairs.values():
             self.summary.update_pair(stats)
         self.feedback_controls.show_current(self.feedback)
+        self.check_recording()
         if m.error is not None and not self._error_shown:
             self._error_shown = True
             self.banner.alert(f"Acquisition stopped: {type(m.error).__name__}: {m.error}")

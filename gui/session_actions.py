@@ -137,6 +137,17 @@ class SessionActions:
             self.record_action.setText("Stop recording (R)")
         self._log(f"recording to {path}")
 
+    def check_recording(self) -> None:
+        """Say so when the recording this window started stopped on its own (disk full, ...)."""
+        error = getattr(self._recording, "error", None)
+        if self._recording is None or not error:
+            return
+        recording, self._recording = self._recording, None  # Record starts a new one
+        recording.stop()  # completes the sidecar of what was written
+        self.record_action.setText("Record (R)")
+        self.banner.alert(f"Recording stopped: {error}. Detection goes on.")
+        self._log(f"recording stopped: {error}")
+
     def stop_recording(self) -> None:
         """Stop the recording this window started."""
         recording, self._recording = self._recording, None

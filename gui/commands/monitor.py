@@ -78,6 +78,12 @@ class _WindowRecording:
         if self._recording.error:
             raise RecorderError(self._recording.error)
 
+    @property
+    def error(self) -> str | None:
+        """Why the recording stopped on its own (None while it runs or after a normal stop)."""
+        recorder = self._recording.recorder
+        return self._recording.error or (recorder.error if recorder is not None else None)
+
     def stop(self) -> None:
         """Complete the sidecar and close the file."""
         self._recording.finish(self._monitor)

@@ -33,3 +33,23 @@ def app(qapp):
     from gui.app import ensure_app
 
     return ensure_app()
+
+
+@pytest.fixture
+def recording_window(qtbot, app, settings):
+    """``open(monitor, note=None)``: a shown experimenter window whose Record button works."""
+    from gui.commands.monitor import _WindowRecording
+    from gui.experimenter import ExperimenterWindow
+
+    def open_window(monitor, *, note=None):
+        window = ExperimenterWindow(
+            monitor,
+            settings=settings,
+            record=lambda p: _WindowRecording(monitor, p, monitor.pipeline.calibration),
+            note=note,
+        )
+        qtbot.addWidget(window)
+        window.show()
+        return window
+
+    return open_window

@@ -65,7 +65,11 @@ def recorded(tmp_path_factory):
     """A simulated session recorded by ``MonitorRecording``, as ``monitor --record`` does."""
     name, source_id = unique("Rec"), unique("rec-src")
     patient = SimulatedPatient("congenital", fs_hz=2000.0, n_pairs=1, seed=4, initial_rest_s=7.0)
-    streams = SimulatorStreams(patient, name=name, source_id=source_id, speed=SPEED)
+    # A fixed duration: the simulator stops pushing but keeps its outlets open until the
+    # recorder has stopped, so LabRecorderCLI is never cut off before it pulled the last chunk.
+    streams = SimulatorStreams(
+        patient, name=name, source_id=source_id, speed=SPEED, duration_s=STREAM_S
+    )
     # One machine, one clock: LSL's clock correction would only add its estimation noise.
     monitor = LiveMonitor(session_config(name, source_id, clock_sync=False))
     path = tmp_path_factory.mktemp("rec") / "session.xdf"
@@ -74,9 +78,7 @@ def recorded(tmp_path_factory):
     recording.start_monitor(monitor)
     assert recording.error is None, recording.error
     streams.start()  # both the monitor and LabRecorderCLI are listening from the first sample
-    target = round(STREAM_S * patient.fs_hz)
-    _wait(lambda: streams.samples_done >= target, 30.0, "the simulated session")
-    streams.stop()
+    assert streams.wait(30.0), "the simulated session did not finish"
     last = [-1, time.monotonic()]
 
     def caught_up() -> bool:
@@ -91,6 +93,7 @@ def recorded(tmp_path_factory):
     while not monitor.events.empty():
         live.append(monitor.events.get_nowait())
     recording.finish(monitor)
+    streams.stop()
     assert recording.error is None, recording.error
     done = streams.samples_done
     return {

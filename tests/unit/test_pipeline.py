@@ -257,6 +257,19 @@ def test_unilateral_contractions_among_artefacts_are_not_mirrors():
 # ---- quality ---------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("seed", range(30, 40))
+def test_a_sudden_strong_onset_is_not_taken_for_motion(seed):
+    # A step to 150 uV leaks a little into the 1-20 Hz band before the envelope has risen: the
+    # motion check must weigh it against the EMG's own peaks, or it holds the active side's onset
+    # and the mirror side is taken for the active one (seed 33 did, before).
+    x = emg(30.0, [Burst(LEFT, 24.0, 2.0, 150.0)], mirror_of={1: (LEFT, 0.3, 0.02)}, seed=seed)
+    _, events, _ = run(x, chunk=20)
+    assert ("FDI-L", "motion") not in flags(events)
+    (trial,) = of_kind(events, "trial")
+    assert (trial["active_side"], trial["mirror"]) == ("left", True)
+    assert trial["t_onset"] == pytest.approx(1024.0, abs=0.03)
+
+
 def flags(events, state="channel_flagged"):
     return {(p["channel"], p["flag"]) for p in of_kind(events, "status") if p["state"] == state}
 
