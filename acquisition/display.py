@@ -76,9 +76,18 @@ class DisplayBuffer:
         with self._lock:
             held = min(self._end, self.capacity)
             n = held if n is None else min(n, held)
-            idx = (self._end - n + np.arange(n)) % self.capacity
+            start = (self._end - n) % self.capacity
             return DisplaySnapshot(
-                t=self._t[idx],
-                **{k: v[idx] for k, v in self._data.items()},
-                **{k: v[idx] for k, v in self._flags.items()},
+                t=_ring_read(self._t, start, n),
+                **{k: _ring_read(v, start, n) for k, v in self._data.items()},
+                **{k: _ring_read(v, start, n) for k, v in self._flags.items()},
             )
+
+
+def _ring_read(ring: np.ndarray, start: int, n: int) -> np.ndarray:
+    """Copy ``n`` rows of a ring buffer from row ``start`` on, wrapping at the end."""
+    # Two slices, not an index array: the display copies seconds of every channel per frame.
+    stop = start + n
+    if stop <= len(ring):
+        return ring[start:stop].copy()
+    return np.concatenate((ring[start:], ring[: stop - len(ring)]))

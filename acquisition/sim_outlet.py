@@ -179,6 +179,8 @@ class SimulatorStreams:
         self._truth = pylsl.StreamOutlet(self._describe_markers(self.truth_name, "truth"))
         self.t0: float | None = None
         self.samples_done = 0
+        #: Samples actually pushed to an outlet (not those dropped in gaps and outages).
+        self.samples_pushed = 0
         self.outlet_generation = 1
         self._stop = threading.Event()
         self.finished = threading.Event()
@@ -313,6 +315,7 @@ class SimulatorStreams:
                 if self.faults.jitter_ms > 0:
                     stamps += self._jitter.normal(0.0, self.faults.jitter_ms / 1000.0, b - a)
                 self._emg.push_chunk(data[a - start : b - start], stamps.tolist())
+                self.samples_pushed += b - a
             a = b
         for cue in self.patient.cues_between(start, stop):
             self._cues.push_sample([cue.to_json()], t0 + cue.index / fs)
