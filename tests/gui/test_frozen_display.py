@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from live_helpers import live_session
+from live_helpers import file_size, live_session
 
 pytestmark = pytest.mark.gui
 
@@ -22,9 +22,9 @@ def test_a_frozen_display_holds_up_nothing(qtbot, recording_window, tmp_path):
         window = recording_window(monitor)
         window.start_recording(path)
         assert window._recording is not None, window.banner.text()
-        qtbot.waitUntil(lambda: path.stat().st_size > 50_000, timeout=20_000)
+        qtbot.waitUntil(lambda: file_size(path) > 50_000, timeout=20_000)
         qtbot.waitUntil(lambda: window.frames > 5, timeout=10_000)
-        samples, size, frames = monitor.health().samples, path.stat().st_size, window.frames
+        samples, size, frames = monitor.health().samples, file_size(path), window.frames
         queued = monitor.events.qsize()
         # The Qt thread hangs (a slow paint, a blocking dialog bug): busy, holding the GIL
         # whenever Python lets it, and processing no events, timers or redraws.
@@ -36,7 +36,7 @@ def test_a_frozen_display_holds_up_nothing(qtbot, recording_window, tmp_path):
         assert processed >= 0.7 * FREEZE_S * SPEED * 2000, "acquisition kept pace"
         assert monitor.health().lag_s < 1.0
         assert monitor.events.qsize() > queued, "events kept coming, queued for the display"
-        assert path.stat().st_size > size, "the recording kept growing"
+        assert file_size(path) > size, "the recording kept growing"
         # Thawed: the window catches up with everything that happened meanwhile.
         qtbot.waitUntil(lambda: monitor.events.empty() and window.frames > frames, timeout=5_000)
         window.stop_recording()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from live_helpers import live_session
+from live_helpers import file_size, live_session
 
 pytestmark = pytest.mark.gui
 
@@ -24,7 +24,7 @@ def test_record_button_records_the_running_session_with_its_notes(
         assert window._recording is not None, window.banner.text()
         qtbot.waitUntil(lambda: monitor.health().samples > 4000, timeout=20_000)
         window.add_note("patient yawned")
-        qtbot.waitUntil(lambda: path.stat().st_size > 50_000, timeout=20_000)
+        qtbot.waitUntil(lambda: file_size(path) > 50_000, timeout=20_000)
         window.stop_recording()
         window.close()
     streams, _ = pyxdf.load_xdf(str(path))
@@ -50,7 +50,7 @@ def test_a_recording_that_dies_is_announced_and_detection_goes_on(
         window.start_recording(path)
         recording = window._recording
         assert recording is not None, window.banner.text()
-        qtbot.waitUntil(lambda: path.stat().st_size > 20_000, timeout=20_000)
+        qtbot.waitUntil(lambda: file_size(path) > 20_000, timeout=20_000)
         os.kill(recording._recording.recorder.pid, signal.SIGKILL)
         qtbot.waitUntil(lambda: "Recording stopped" in window.banner.text(), timeout=10_000)
         assert "LabRecorderCLI stopped unexpectedly" in window.banner.text()

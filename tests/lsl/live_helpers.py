@@ -120,3 +120,11 @@ def live_session(
         monitor.stop()
         streams.stop()
     monitor.raise_if_failed()
+
+
+def file_size(path) -> int:
+    """Bytes in ``path`` so far; 0 while the recorder has not created it yet."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0

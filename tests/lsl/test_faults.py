@@ -14,7 +14,7 @@ import numpy as np
 import pylsl
 import pytest
 import pyxdf
-from live_helpers import DEFAULT_CONFIG, live_session, unique
+from live_helpers import DEFAULT_CONFIG, file_size, live_session, unique
 
 from acquisition.monitor_recording import MonitorRecording
 from acquisition.runner import LiveMonitor
@@ -327,7 +327,7 @@ def test_a_killed_labrecorder_is_a_clear_error_and_detection_goes_on(tmp_path):
         assert recording.error is None, recording.error
         recorder = recording.recorder
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and recording.path.stat().st_size < 64_000:
+        while time.monotonic() < deadline and file_size(recording.path) < 64_000:
             time.sleep(0.05)
         os.kill(recorder.pid, signal.SIGKILL)
         deadline = time.monotonic() + 10
