@@ -442,7 +442,9 @@ class LiveMonitor:
             self._lost = False
             self._cleaner.reset()
             self._restart_signal()
-            missing_s = float(stamps[0]) - self._last_timestamp - 1.0 / self.fs_hz
+            # On the stream's own time stamps, not the dejittered ones: the smoothed time of the
+            # last sample can be off by milliseconds, which would misstate the samples missed.
+            missing_s = float(stamps[0]) - self._last_raw_t - 1.0 / self.fs_hz
             extra = {"gap_s": round(missing_s, 6)} if np.isfinite(missing_s) else {}
             self._emit_status("stream_resumed", float(stamps[0]), **extra)
         data = raw[:, self._columns].astype(np.float32)

@@ -181,6 +181,8 @@ class SimulatorStreams:
         self.samples_done = 0
         #: Samples actually pushed to an outlet (not those dropped in gaps and outages).
         self.samples_pushed = 0
+        #: One past the index of the last sample pushed (an outage at the end is not counted).
+        self.pushed_until = 0
         self.outlet_generation = 1
         self._stop = threading.Event()
         self.finished = threading.Event()
@@ -316,6 +318,7 @@ class SimulatorStreams:
                     stamps += self._jitter.normal(0.0, self.faults.jitter_ms / 1000.0, b - a)
                 self._emg.push_chunk(data[a - start : b - start], stamps.tolist())
                 self.samples_pushed += b - a
+                self.pushed_until = b
             a = b
         for cue in self.patient.cues_between(start, stop):
             self._cues.push_sample([cue.to_json()], t0 + cue.index / fs)
