@@ -31,6 +31,7 @@ from acquisition.sim_outlet import SimulatorStreams  # noqa: E402
 from acquisition.simulator import SimulatedPatient  # noqa: E402
 from detection.config import load_config, parse_config, to_dict  # noqa: E402
 from gui.app import ensure_app  # noqa: E402
+from gui.commands.monitor import _WindowRecording  # noqa: E402
 from gui.experimenter import ExperimenterWindow  # noqa: E402
 from gui.settings import Settings  # noqa: E402
 
@@ -57,7 +58,13 @@ def main() -> int:
     monitor.start()
     streams.start()
     with tempfile.TemporaryDirectory() as folder:
-        window = ExperimenterWindow(monitor, settings=Settings(Path(folder) / "s.ini"))
+        # Record and Note enabled as `mirrorscope monitor` enables them (never pressed here).
+        window = ExperimenterWindow(
+            monitor,
+            settings=Settings(Path(folder) / "s.ini"),
+            record=lambda path: _WindowRecording(monitor, path, monitor.pipeline.calibration),
+            note=monitor.add_note,
+        )
         try:
             window.resize(1600, 940)
             window.controls.window.setValue(8.0)
