@@ -16,7 +16,7 @@ import numpy as np
 from scipy import signal
 
 from detection.filters import SosState
-from detection.windows import MovingMean
+from detection.windows import MovingMean, RmsTkeoMeans
 
 __all__ = [
     "Envelope",
@@ -180,8 +180,8 @@ def make_envelope(
 class EnvelopePair:
     """The amplitude envelope and the detection envelope of one signal, computed together.
 
-    With the sliding RMS and TKEO (the defaults) both are windowed means, so one moving mean
-    over both sets of columns does the work of two (the pipeline's cost is mostly per call).
+    With the sliding RMS and TKEO (the defaults) both are windowed means of the same signal, so
+    one compiled pass does the work of two (the pipeline's cost is mostly per call).
 
     Parameters
     ----------
@@ -210,7 +210,6 @@ class EnvelopePair:
         lowpass_order: int,
         tkeo: bool,
     ) -> None:
-        self._n = n_channels
         self.amplitude: Envelope = make_envelope(
             method,
             fs_hz,
@@ -222,9 +221,9 @@ class EnvelopePair:
         self.detection: Envelope | None = (
             TkeoEnvelope(fs_hz, n_channels, window_s) if tkeo else None
         )
-        self._joint: MovingMean | None = None
+        self._joint: RmsTkeoMeans | None = None
         if isinstance(self.amplitude, RmsEnvelope) and isinstance(self.detection, TkeoEnvelope):
-            self._joint = MovingMean(self.amplitude._mean.window_n, 2 * n_channels)
+            self._joint = RmsTkeoMeans(self.amplitude._mean.window_n, n_channels)
         self.amplitude_delay_ms = self.amplitude.group_delay_ms
         self.detection_delay_ms = (self.detection or self.amplitude).group_delay_ms
         self.reset()
@@ -236,7 +235,6 @@ class EnvelopePair:
             self.detection.reset()
         if self._joint is not None:
             self._joint.reset()
-        self._last_two = np.zeros((2, self._n))
 
     def process(self, chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(amplitude, detection)`` envelopes of a chunk."""
@@ -244,10 +242,4 @@ class EnvelopePair:
             amplitude = self.amplitude.process(chunk)
             detection = amplitude if self.detection is None else self.detection.process(chunk)
             return amplitude, detection
-        # Same arithmetic as RmsEnvelope and TkeoEnvelope, side by side.
-        x = np.concatenate((self._last_two, chunk), axis=0)
-        psi = x[1:-1] ** 2 - x[:-2] * x[2:]
-        self._last_two = x[-2:]
-        means = self._joint.process(np.concatenate((np.square(chunk), psi), axis=1))
-        both = np.sqrt(np.maximum(means, 0.0))
-        return both[:, : self._n], both[:, self._n :]
+        return self._joint.process(chunk)

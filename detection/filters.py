@@ -7,12 +7,19 @@ a signal in chunks of any size gives the same output as processing it whole.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 from scipy import signal
 
-from detection.windows import MovingMean
+from detection.mains_kernel import (
+    LEVELS_READY,
+    OMEGA_RAD,
+    OMEGA_VAR,
+    CancellerSettings,
+    CancellerState,
+    cancel_chunk,
+    fill_reference,
+)
 
 __all__ = [
     "BandpassFilter",
@@ -172,30 +179,6 @@ def detect_mains_hz(data_uv: np.ndarray, fs_hz: float) -> tuple[int, float]:
     return mains, fundamental
 
 
-@dataclass
-class _CancellerState:
-    # Mains of each channel as sum_k a_k cos(k phase) + b_k sin(k phase): rows a_1..a_K then
-    # b_1..b_K, one column per channel (real arithmetic is 2.5x faster than complex here).
-    weights: np.ndarray
-    gradient: np.ndarray  # accumulated over the current block
-    block_phase_rad: float  # phase of the fundamental at the first sample of the block
-    block_reference: np.ndarray  # (block_n, 2K): cos and sin of k * phase for this block
-    omega_rad: float  # current fundamental, radians per sample
-    omega_var: float  # variance of that estimate
-    offset_in_block: int
-    phasors_at_last_check: np.ndarray  # complex (K, n_channels)
-    blocks_since_check: int
-    block_power: np.ndarray  # sum of squared input over the current block, per channel
-    block_error_power: np.ndarray  # sum of squared (ungated) output, per channel
-    calm_blocks: np.ndarray  # blocks in a row each channel adapted at full speed
-    gated_blocks: np.ndarray  # blocks in a row each channel's input was far below its quiet level
-    calm_at_collapse: np.ndarray  # calm_blocks when that last began
-    blocks_done: int  # blocks since the last reset
-    step_sq_power_sum: np.ndarray  # sum over blocks since the last check of step**2 * power
-    smooth_power: np.ndarray | None  # block power, smoothed over about ten blocks
-    power_floor: np.ndarray | None  # slowly rising minimum of smoothed power (quiet level)
-
-
 class MainsCanceller:
     """Adaptive sinusoid canceller for mains and its harmonics that tracks mains drift.
 
@@ -295,51 +278,49 @@ class MainsCanceller:
         tau_s = 1.0 / (math.pi * bandwidth_hz)
         self.step = 1.0 / (tau_s * fs_hz)
         self._start_hz = self.mains_hz if start_hz is None else float(start_hz)
-        # The quiet level may rise (electrode gel drying): let it double every FLOOR_DOUBLING_S.
-        self._floor_growth = 2.0 ** (self.block_n / fs_hz / self.FLOOR_DOUBLING_S)
-        self._boost_blocks = self.START_BOOST_S * fs_hz / self.block_n
-        self._freeze_blocks = round(self.FREEZE_S * fs_hz / self.block_n)
-        self._accept_blocks = round(self.ACCEPT_S * fs_hz / self.block_n)
-        check_s = self.CHECK_BLOCKS * self.block_n / fs_hz
-        drift_per_check_hz = self.MAX_DRIFT_RATE_HZ_S * check_s
-        self._drift_var = (2 * math.pi * drift_per_check_hz / fs_hz) ** 2
         # One mains period: over it the RMS of any mix of harmonics does not depend on phase.
         self._gate_n = max(1, round(fs_hz / self.mains_hz))
         self._omega_limits = tuple(
             2 * math.pi * (self.mains_hz + sign * self.TRACKING_MARGIN * self.drift_hz) / fs_hz
             for sign in (-1, 1)
         )
+        check_s = self.CHECK_BLOCKS * self.block_n / fs_hz
+        drift_per_check_hz = self.MAX_DRIFT_RATE_HZ_S * check_s
+        self._settings = CancellerSettings(
+            harmonics=self.harmonics,
+            block_n=self.block_n,
+            step=self.step,
+            # The quiet level may rise (electrode gel drying): it may double every
+            # FLOOR_DOUBLING_S.
+            floor_growth=2.0 ** (self.block_n / fs_hz / self.FLOOR_DOUBLING_S),
+            boost_blocks=self.START_BOOST_S * fs_hz / self.block_n,
+            freeze_blocks=round(self.FREEZE_S * fs_hz / self.block_n),
+            accept_blocks=round(self.ACCEPT_S * fs_hz / self.block_n),
+            drift_var=(2 * math.pi * drift_per_check_hz / fs_hz) ** 2,
+            omega_lo=self._omega_limits[0],
+            omega_hi=self._omega_limits[1],
+            check_blocks=self.CHECK_BLOCKS,
+            max_gain=self.MAX_GAIN,
+            quiet_margin=self.QUIET_MARGIN,
+            power_smoothing=self.POWER_SMOOTHING,
+            start_boost=self.START_BOOST,
+            calm_blocks=self.CALM_BLOCKS,
+            gate_fraction=self.GATE_FRACTION,
+            flat_fraction=self.FLAT_FRACTION,
+        )
         self.reset()
 
     def reset(self) -> None:
         """Forget learned amplitudes and the tracked frequency."""
-        k = len(self.harmonics)
         lo, hi = self._omega_limits
-        omega = min(max(2 * math.pi * self._start_hz / self.fs_hz, lo), hi)
-        self._cached_omega = math.nan
-        self._s = _CancellerState(
-            weights=np.zeros((2 * k, self.n_channels)),
-            gradient=np.zeros((2 * k, self.n_channels)),
-            block_phase_rad=0.0,
-            block_reference=np.zeros((self.block_n, 2 * k)),
-            omega_rad=omega,
-            omega_var=(2 * math.pi * self.drift_hz / self.fs_hz) ** 2,
-            offset_in_block=0,
-            phasors_at_last_check=np.zeros((k, self.n_channels), dtype=complex),
-            blocks_since_check=0,
-            block_power=np.zeros(self.n_channels),
-            block_error_power=np.zeros(self.n_channels),
-            calm_blocks=np.zeros(self.n_channels, dtype=int),
-            gated_blocks=np.zeros(self.n_channels, dtype=int),
-            calm_at_collapse=np.zeros(self.n_channels, dtype=int),
-            blocks_done=0,
-            step_sq_power_sum=np.zeros(self.n_channels),
-            smooth_power=None,
-            power_floor=None,
-        )
-        self._s.block_reference = self._reference_for_block()
-        self._input_rms = MovingMean(self._gate_n, self.n_channels)
-        self._mains_rms = np.zeros(self.n_channels)
+        s = CancellerState.zeros(self.n_channels, len(self.harmonics), self.block_n, self._gate_n)
+        s.phase[OMEGA_RAD] = min(max(2 * math.pi * self._start_hz / self.fs_hz, lo), hi)
+        s.phase[OMEGA_VAR] = (2 * math.pi * self.drift_hz / self.fs_hz) ** 2
+        fill_reference(s, self.harmonics)
+        self._s = s
+        #: Per sample of the last chunk: the fraction of the mains estimate subtracted (1 unless
+        #: the input fell below it).
+        self.gate = np.ones((0, self.n_channels))
 
     def restart(self) -> None:
         """Start over after a gap in the signal, keeping what does not depend on its phase.
@@ -351,20 +332,15 @@ class MainsCanceller:
         old = self._s
         self.reset()
         s = self._s
-        s.omega_rad, s.omega_var = old.omega_rad, old.omega_var
+        s.phase[OMEGA_RAD], s.phase[OMEGA_VAR] = old.phase[OMEGA_RAD], old.phase[OMEGA_VAR]
         s.smooth_power, s.power_floor = old.smooth_power, old.power_floor
-        s.block_reference = self._reference_for_block()
+        s.counts[LEVELS_READY] = old.counts[LEVELS_READY]
+        fill_reference(s, self.harmonics)
 
     @property
     def frequency_hz(self) -> float:
         """The tracked mains fundamental."""
-        return self._s.omega_rad * self.fs_hz / (2 * math.pi)
-
-    def _phasors(self) -> np.ndarray:
-        """Complex amplitude of each harmonic per channel, shape (K, n_channels)."""
-        k = len(self.harmonics)
-        w = self._s.weights
-        return w[:k] - 1j * w[k:]
+        return float(self._s.phase[OMEGA_RAD]) * self.fs_hz / (2 * math.pi)
 
     @property
     def mains_rms_uv(self) -> np.ndarray:
@@ -384,148 +360,5 @@ class MainsCanceller:
         ndarray, shape (n_samples, n_channels)
             The signal with mains removed.
         """
-        out = np.empty_like(chunk, dtype=float)
-        start = 0
-        n = len(chunk)
-        s = self._s
-        #: Per sample of the last chunk: the fraction of the mains estimate subtracted (1 unless
-        #: the input fell below it).
-        self.gate = np.ones_like(out)
-        squares = np.square(chunk)
-        # Never remove more mains than the input holds: where the input's RMS over one mains
-        # period falls below the mains being removed (a lifted electrode, a disconnected lead),
-        # the subtraction shrinks with it instead of writing the estimate into a flat channel.
-        input_rms = np.sqrt(np.maximum(self._input_rms.process(squares), 0.0))
-        while start < n:
-            offset = s.offset_in_block
-            stop = min(n, start + self.block_n - offset)
-            reference = s.block_reference[offset : offset + stop - start]
-            mains = reference @ s.weights
-            limit = self.GATE_FRACTION * self._mains_rms
-            gate = np.minimum(input_rms[start:stop] / np.maximum(limit, 1e-12), 1.0)
-            self.gate[start:stop] = gate
-            error = chunk[start:stop] - gate * mains
-            out[start:stop] = error
-            # Learn from the ungated error, so the weights follow what really is there.
-            residual = chunk[start:stop] - mains
-            s.gradient += reference.T @ residual
-            s.block_power += squares[start:stop].sum(axis=0)
-            s.block_error_power += np.einsum("ij,ij->j", residual, residual)
-            s.offset_in_block += stop - start
-            if s.offset_in_block == self.block_n:
-                self._end_block()
-            start = stop
+        out, self.gate = cancel_chunk(chunk, self._s, self._settings)
         return out
-
-    def _reference_for_block(self) -> np.ndarray:
-        """Cos and sin of k * phase for every sample of the block starting now, (block_n, 2K)."""
-        s = self._s
-        if s.omega_rad != self._cached_omega:
-            # exp(i k omega j) within a block changes only when omega does.
-            j = np.arange(self.block_n)
-            self._within_block = np.exp(1j * s.omega_rad * np.outer(j, self.harmonics))
-            self._cached_omega = s.omega_rad
-        phasors = self._within_block * np.exp(1j * s.block_phase_rad * self.harmonics)
-        return np.concatenate((phasors.real, phasors.imag), axis=1)
-
-    def _end_block(self) -> None:
-        s = self._s
-        # Strong EMG is noise to the canceller: slow adaptation down in proportion to how far
-        # the channel is above its quiet level, so a contraction does not disturb the learned
-        # mains (the weights then jitter no more than they do at rest).
-        power = s.block_power / self.block_n
-        # A channel whose input collapsed far below its quiet level (a lifted electrode)
-        # teaches nothing: its weights and quiet level are frozen, so when the electrode is
-        # back the old estimate applies at once. After FREEZE_S it learns again (mains may
-        # really have gone, e.g. an amplifier switched to battery).
-        # Only a channel that was calm when its input collapsed counts as lifted: right after
-        # a contraction the quiet level may still be too high to judge by.
-        floor = s.power_floor if s.power_floor is not None else power
-        gated = power < self.FLAT_FRACTION * floor
-        any_gated = bool(gated.any()) or bool(s.gated_blocks.any())
-        frozen = None
-        if any_gated:
-            collapsing = gated & (s.gated_blocks == 0)
-            s.calm_at_collapse = np.where(collapsing, s.calm_blocks, s.calm_at_collapse)
-            s.gated_blocks = np.where(gated, s.gated_blocks + 1, 0)
-            frozen = (
-                gated
-                & (s.gated_blocks <= self._freeze_blocks)
-                & (s.calm_at_collapse >= self.CALM_BLOCKS)
-            )
-        if s.smooth_power is None or s.power_floor is None:
-            s.smooth_power = power
-            s.power_floor = power
-        elif not any_gated:  # the usual case: every channel updates its levels
-            s.smooth_power = s.smooth_power + self.POWER_SMOOTHING * (power - s.smooth_power)
-            s.power_floor = np.minimum(s.smooth_power, s.power_floor * self._floor_growth)
-        else:
-            # The quiet level does not follow a collapse (it is not a quieter rest), unless
-            # the low level lasts ACCEPT_S: then it is the new normal.
-            update = ~gated | (s.gated_blocks > self._accept_blocks)
-            smooth = s.smooth_power + self.POWER_SMOOTHING * (power - s.smooth_power)
-            s.smooth_power = np.where(update, smooth, s.smooth_power)
-            lowest = np.minimum(s.smooth_power, s.power_floor * self._floor_growth)
-            s.power_floor = np.where(update, lowest, s.power_floor)
-        # The block's own power counts at once (a burst must not get a few full-speed blocks
-        # while the smoothed power catches up); the smoothed power keeps it slow afterwards.
-        loud = np.maximum(np.maximum(power, s.smooth_power), 1e-30)
-        ratio = self.QUIET_MARGIN * s.power_floor / loud
-        # Gear shifting: a large step right after a (re)start converges within the warm-up,
-        # then it settles to the step that gives the configured notch width.
-        boost = 1.0 + (self.START_BOOST - 1.0) * math.exp(-s.blocks_done / self._boost_blocks)
-        s.blocks_done += 1
-        step = self.step * boost * np.minimum(ratio, 1.0)
-        if frozen is not None:
-            step[frozen] = 0.0
-        calm = ratio >= 1.0
-        if any_gated:
-            calm &= ~gated
-        s.calm_blocks = np.where(calm, s.calm_blocks + 1, 0)
-        s.weights += step * s.gradient
-        self._mains_rms = np.sqrt(0.5 * np.einsum("ij,ij->j", s.weights, s.weights))
-        s.step_sq_power_sum += step * step * s.block_error_power / self.block_n
-        s.gradient.fill(0.0)
-        s.block_power.fill(0.0)
-        s.block_error_power.fill(0.0)
-        s.block_phase_rad = (s.block_phase_rad + s.omega_rad * self.block_n) % (2 * math.pi)
-        s.offset_in_block = 0
-        s.blocks_since_check += 1
-        if s.blocks_since_check == self.CHECK_BLOCKS:
-            self._correct_frequency()
-        s.block_reference = self._reference_for_block()
-
-    def _correct_frequency(self) -> None:
-        s = self._s
-        elapsed = s.blocks_since_check * self.block_n
-        phasors = self._phasors()
-        # Only channels that have been quiet for a while vote: a contraction, a saturated rail
-        # or the re-learning after one turns the weights for reasons other than frequency.
-        voting = s.calm_blocks >= self.CALM_BLOCKS
-        # Rotation of each harmonic's phasor since the last check, pooled over channels.
-        turn = (phasors * s.phasors_at_last_check.conj()) @ voting
-        # How much of that rotation is noise: each weight moved by LMS noise of variance
-        # elapsed * step**2 * power (per channel) since the last check.
-        increment_var = elapsed * s.step_sq_power_sum / s.blocks_since_check
-        magnitude_sq = np.abs(s.phasors_at_last_check) ** 2 * voting
-        pooled = magnitude_sq.sum(axis=1)
-        s.phasors_at_last_check = phasors
-        s.blocks_since_check = 0
-        s.step_sq_power_sum = np.zeros_like(s.step_sq_power_sum)
-        usable = (pooled > 0) & (np.abs(turn) > 0)
-        if not usable.any():
-            return
-        angle_var = (magnitude_sq @ increment_var)[usable] / (2 * pooled[usable] ** 2)
-        scale = self.harmonics[usable] * elapsed
-        # Harmonic k turns k times as fast: each one measures the fundamental's error, with a
-        # variance; combine them by inverse variance.
-        votes = np.angle(turn[usable]) / scale
-        inverse_var = 1.0 / np.maximum(angle_var / scale**2, 1e-30)
-        measured_var = 1.0 / float(inverse_var.sum())
-        measured = float((votes * inverse_var).sum()) * measured_var
-        # Scalar Kalman filter on the frequency: a random walk at the fastest plausible drift.
-        s.omega_var += self._drift_var
-        gain = min(self.MAX_GAIN, s.omega_var / (s.omega_var + measured_var))
-        s.omega_var *= 1 - gain
-        lo, hi = self._omega_limits
-        s.omega_rad = min(max(s.omega_rad + gain * measured, lo), hi)
