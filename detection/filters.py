@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numba import njit
 from scipy import signal
 
 from detection.mains_kernel import (
@@ -28,11 +29,6 @@ __all__ = [
     "detect_mains_hz",
     "effective_band_hz",
 ]
-
-try:  # scipy's compiled kernel behind sosfilt; its Python wrapper costs 3x the filtering itself
-    from scipy.signal._sosfilt import _sosfilt as _sos_kernel
-except ImportError:  # pragma: no cover - a scipy that moved it: use the public function
-    _sos_kernel = None
 
 #: The band-pass upper edge never goes above this fraction of the sampling rate.
 MAX_LOWPASS_FRACTION = 0.45
@@ -68,25 +64,44 @@ class SosState:
     """
 
     def __init__(self, sos: np.ndarray, n_channels: int) -> None:
-        self.sos = np.ascontiguousarray(sos, dtype=float)
+        sos = np.asarray(sos, dtype=float)
+        if sos.ndim != 2 or sos.shape[1] != 6 or not np.all(sos[:, 3] != 0):
+            raise ValueError(f"sos: expected shape (n_sections, 6) with a0 != 0, got {sos.shape}")
+        self.sos = np.ascontiguousarray(sos / sos[:, 3:4])
         self._n_channels = n_channels
         self.reset()
 
     def reset(self) -> None:
         """Start from rest."""
-        # Channel-major, as the kernel wants it: (n_channels, n_sections, 2).
-        self._zi = np.zeros((self._n_channels, self.sos.shape[0], 2))
+        # (n_sections, 2, n_channels): the kernel runs over channels innermost, where the
+        # recursions are independent and vectorise.
+        self._zi = np.zeros((self.sos.shape[0], 2, self._n_channels))
 
     def process(self, chunk: np.ndarray) -> np.ndarray:
         """Filter one chunk (n_samples, n_channels); returns float64 of the same shape."""
-        if _sos_kernel is None:  # pragma: no cover
-            zi = np.moveaxis(self._zi, 0, -1)
-            out, zi = signal.sosfilt(self.sos, chunk, axis=0, zi=zi)
-            self._zi = np.ascontiguousarray(np.moveaxis(zi, -1, 0))
-            return out
-        channel_major = np.array(chunk.T, dtype=float, order="C")  # filtered in place
-        _sos_kernel(self.sos, channel_major, self._zi)
-        return channel_major.T
+        out = np.array(chunk, dtype=np.float64, order="C")  # filtered in place
+        _sos_in_place(self.sos, out, self._zi)
+        return out
+
+
+@njit(cache=True)
+def _sos_in_place(sos, data, zi):
+    # Transposed direct form II, the arithmetic of scipy's sosfilt, sample by sample: one
+    # compiled call per chunk (scipy's sosfilt runs each channel's samples innermost, a
+    # chain of dependent operations, and its wrapper costs more than the filtering here).
+    n_channels = data.shape[1]
+    for i in range(data.shape[0]):
+        row = data[i]
+        for s in range(sos.shape[0]):
+            b0, b1, b2, a1, a2 = sos[s, 0], sos[s, 1], sos[s, 2], sos[s, 4], sos[s, 5]
+            z0 = zi[s, 0]
+            z1 = zi[s, 1]
+            for ch in range(n_channels):
+                x = row[ch]
+                y = b0 * x + z0[ch]
+                z0[ch] = b1 * x - a1 * y + z1[ch]
+                z1[ch] = b2 * x - a2 * y
+                row[ch] = y
 
 
 class BandpassFilter:

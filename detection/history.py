@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 __all__ = ["History", "last_true_index"]
 
@@ -55,6 +56,27 @@ class History:
         self._data[: m - first] = rows[first:]
         self.end += m
 
+    def push_envelopes(
+        self, detection: np.ndarray, amplitude: np.ndarray, power_sum: np.ndarray
+    ) -> None:
+        """Append rows ``[detection | amplitude | running sum of amplitude**2]``.
+
+        For a history of ``3 * n_channels`` columns. ``power_sum`` (n_channels,) is the running
+        sum before the first row, and is advanced in place over every row given, although only
+        the last ``capacity`` rows are kept. Summing sample by sample keeps it independent of
+        how the signal was chunked, and one compiled call replaces half a dozen array calls.
+        """
+        skip_n = max(0, len(detection) - self.capacity)
+        _push_envelope_rows(
+            self._data,
+            self.end % self.capacity,
+            skip_n,
+            np.ascontiguousarray(detection, dtype=np.float64),
+            np.ascontiguousarray(amplitude, dtype=np.float64),
+            power_sum,
+        )
+        self.end += len(detection) - skip_n
+
     def get(self, start: int, stop: int) -> np.ndarray:
         """Return a copy of rows ``start`` to ``stop`` (absolute, stop exclusive)."""
         if not self.start <= start <= stop <= self.end:
@@ -93,3 +115,18 @@ def last_true_index(mask: np.ndarray, first_index: int, carry: np.ndarray) -> np
     if len(marks):
         marks[0] = np.maximum(marks[0], carry)
     return np.maximum.accumulate(marks, axis=0)
+
+
+@njit(cache=True)
+def _push_envelope_rows(data, position, skip_n, detection, amplitude, power_sum):  # noqa: PLR0917
+    capacity = data.shape[0]
+    n_channels = detection.shape[1]
+    for i in range(detection.shape[0]):
+        row = (position + i - skip_n) % capacity
+        for ch in range(n_channels):
+            a = amplitude[i, ch]
+            power_sum[ch] += a * a
+            if i >= skip_n:
+                data[row, ch] = detection[i, ch]
+                data[row, n_channels + ch] = a
+                data[row, 2 * n_channels + ch] = power_sum[ch]

@@ -681,11 +681,7 @@ class Pipeline:
         return np.array([ch.rest_mean_uv for ch in self._channel_cal])
 
     def _push_histories(self, det: np.ndarray, amp: np.ndarray) -> None:
-        cumulative = self._cumulative + np.cumsum(np.square(amp), axis=0)
-        if len(cumulative):
-            self._cumulative = cumulative[-1].copy()
-        keep = self._history.capacity
-        self._history.push(np.concatenate((det[-keep:], amp[-keep:], cumulative[-keep:]), axis=1))
+        self._history.push_envelopes(det, amp, self._cumulative)
 
     def _run(self, data: np.ndarray, timestamps: np.ndarray) -> ChunkResult:
         first = self.index
@@ -717,7 +713,8 @@ class Pipeline:
             decided.extend(tracker.advance(tr.decided_index - 1, self._ctx))
             decided.extend(tracker.on_transition(tr, self._ctx))
         for tracker in self._trackers:
-            decided.extend(tracker.advance(first + n - 1, self._ctx))
+            if tracker.trial is not None:  # most pairs are idle; skip their calls
+                decided.extend(tracker.advance(first + n - 1, self._ctx))
         decided.sort(key=lambda item: item[1])
         return ChunkResult(
             events=[self._event(payload, index) for payload, index in decided],

@@ -186,9 +186,13 @@ class QualityMonitor:
                 "gate",
             )
         }
+        # The latest index in each of those, over all channels: most chunks are clean, and
+        # one comparison with it tells that nothing was recent, without an array call.
+        self._latest = dict.fromkeys(self._last, int(NEVER))
         # Runs of rail or low samples start counting at the first sample after a reset.
         self._runs_start_pending = True
         self.active = {flag: np.zeros(c, dtype=bool) for flag in FLAGS}
+        self._any_active = dict.fromkeys(FLAGS, False)
         self.last_active_index = {flag: never.copy() for flag in FLAGS}
         self._block_rail = np.zeros(c)
         self._block_mains_sq = np.zeros(c)
@@ -264,7 +268,7 @@ class QualityMonitor:
         hold = excluded
         for flag in _SAMPLE_FLAGS:
             state = states[flag]
-            if state is None and not self.active[flag].any():
+            if state is None and not self._any_active[flag]:
                 continue
             if state is None:
                 state = np.zeros_like(excluded)
@@ -290,10 +294,9 @@ class QualityMonitor:
         """Per sample: was ``mask`` true within the last ``settle_s``? None if nowhere."""
         if mask is not None:
             return index - self._track(name, mask, int(index[0, 0])) < self._settle_n
-        last = self._last[name]
-        if not len(index) or (last + self._settle_n <= index[0, 0]).all():
+        if not len(index) or self._latest[name] + self._settle_n <= index[0, 0]:
             return None
-        return index - last[None, :] < self._settle_n
+        return index - self._last[name][None, :] < self._settle_n
 
     def _run_at_least(
         self, not_name: str, mask: np.ndarray | None, index: np.ndarray, run_n: int
@@ -319,6 +322,7 @@ class QualityMonitor:
         last = last_true_index(mask, first_index, self._last[name])
         if len(last):
             self._last[name] = last[-1].copy()
+            self._latest[name] = int(last[-1].max())
         return last
 
     def _changes(self, flag: str, state: np.ndarray, first_index: int) -> list[FlagChange]:
@@ -338,6 +342,7 @@ class QualityMonitor:
                 seen, first_index + last_rows, self.last_active_index[flag]
             )
         self.active[flag] = state[-1].copy()
+        self._any_active[flag] = bool(self.active[flag].any())
         return out
 
     def _block_checks(
@@ -380,6 +385,7 @@ class QualityMonitor:
                 changes.append(FlagChange(int(c), flag, bool(state[c]), end_index))
             self.last_active_index[flag] = np.where(state, end_index, self.last_active_index[flag])
             self.active[flag] = state
+            self._any_active[flag] = bool(state.any())
         self._block_rail[:] = 0
         self._block_mains_sq[:] = 0
         self._block_fill = 0

@@ -6,6 +6,8 @@ with numpy took six array calls per chunk; here it is one compiled loop.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -111,7 +113,16 @@ def _rms_tkeo(chunk, last_two, ring, sums, position, rms, tkeo):  # noqa: PLR091
             ring[pos, ch] = square
             sums[n_channels + ch] += psi - ring[pos, n_channels + ch]
             ring[pos, n_channels + ch] = psi
-            rms[i, ch] = np.sqrt(max(sums[ch] / window_n, 0.0))
-            tkeo[i, ch] = np.sqrt(max(sums[n_channels + ch] / window_n, 0.0))
+            rms[i, ch] = sums[ch] / window_n
+            tkeo[i, ch] = sums[n_channels + ch] / window_n
         pos = (pos + 1) % window_n
     position[0] = pos
+    # The square roots in a separate pass: there they vectorise.
+    _sqrt_of_positive(rms.ravel())
+    _sqrt_of_positive(tkeo.ravel())
+
+
+@njit(cache=True)
+def _sqrt_of_positive(values):
+    for k in range(values.size):
+        values[k] = math.sqrt(max(values[k], 0.0))

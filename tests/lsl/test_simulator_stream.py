@@ -202,8 +202,9 @@ def test_gaps_skip_samples_and_jump_the_timestamps() -> None:
 
 @pytest.mark.lsl
 def test_outage_recreates_the_outlet_with_the_same_source_id() -> None:
-    # One outage at 6.0-7.0 s of stream time (3.0-3.5 s real); the next would be at 12 s.
-    faults = FaultPlan(outage_every_s=6.0, outage_s=1.0)
+    # One outage at 10-11 s of stream time (5.0-5.5 s real); the next would be at 20 s, which
+    # leaves liblsl 4.5 s of real time to reconnect even on a loaded machine.
+    faults = FaultPlan(outage_every_s=10.0, outage_s=1.0)
     patient = SimulatedPatient("physiological", fs_hz=FS_HZ, seed=4)
     name = _unique("SimOutage")
     streams = SimulatorStreams(patient, name=name, speed=2.0, faults=faults)
@@ -214,25 +215,25 @@ def test_outage_recreates_the_outlet_with_the_same_source_id() -> None:
         assert streams.t0 is not None
         deadline = time.monotonic() + 20.0
         # The inlet finds the new outlet by its source_id and goes on receiving.
-        while time.monotonic() < deadline and not (stamps and stamps[-1] > streams.t0 + 7.0):
+        while time.monotonic() < deadline and not (stamps and stamps[-1] > streams.t0 + 11.0):
             _, ts = emg.pull_chunk(timeout=0.1, max_samples=4096)
             stamps.extend(ts)
-        assert streams.outlet_generation == 2
+        assert streams.outlet_generation >= 2
         assert emg.info(timeout=5.0).source_id() == streams.source_id
     finally:
         emg.close_stream()
         streams.stop()
     n = (np.asarray(stamps) - streams.t0) * FS_HZ
-    assert n[-1] > 7.0 * FS_HZ
+    assert n[-1] > 11.0 * FS_HZ
     assert np.allclose(n, np.round(n), atol=1e-3)
     n = np.round(n).astype(int)
-    before = n[n < 12_000]
+    before = n[n < 20_000]
     # Everything before the outage arrives in order, except possibly the chunk that was still
     # in flight when the outlet was destroyed (as when an amplifier is unplugged).
     chunk = round(0.01 * FS_HZ)
     assert np.array_equal(before, np.arange(len(before)))
-    assert len(before) >= 12_000 - chunk
-    assert not np.any((n >= 12_000) & (n < 14_000))
+    assert len(before) >= 20_000 - chunk
+    assert not np.any((n >= 20_000) & (n < 22_000))
 
 
 # -- the command line -------------------------------------------------------------------------
