@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from detection.config import DetectorConfig
 from detection.history import History
@@ -93,6 +94,9 @@ class OnsetDetector:
         self._rise_before = self.last_rise.copy()
         self.confirmed = np.zeros(self.n_channels, dtype=bool)
         self._pending = [_Pending() for _ in range(self.n_channels)]
+        #: Channels with a pending rise or fall (kept by _expire, which every change of a
+        #: _Pending is followed by): most channels have none, and a set avoids asking them all.
+        self._waiting: set[int] = set()
         #: Back-dated index of the current activation's onset, per channel (-1 when off).
         self.onset_index = np.full(self.n_channels, -1, dtype=np.int64)
         #: Dated index of each channel's last offset: a later onset is never dated before it.
@@ -169,40 +173,38 @@ class OnsetDetector:
             return np.zeros((0, self.n_channels), dtype=bool), []
         th = self.thresholds
         last_index = first_index + n - 1
-        at_or_above_on = envelope >= th.on
-        resting = (envelope < th.off) & ~hold
-        if not self.raw.any() and not at_or_above_on.any():
-            # Quiet chunk (the usual case at rest): nothing can rise, nothing is on.
-            self.armed |= resting.any(axis=0)
-            raw = np.zeros((n, self.n_channels), dtype=bool)
-            self._piece_first, self._piece_raw = first_index, raw
-            self._raw_before, self._rise_before = self.raw, self.last_rise.copy()
-            transitions = []
-            for c, pending in enumerate(self._pending):
-                if pending.rise_index is not None or pending.fall_index is not None:
-                    transitions.extend(self._expire(c, last_index, history))
-            return raw, transitions
         # Hold means nothing new is decided: an activation in progress cannot end (its state is
         # frozen), and a channel that is not active cannot start one (it is kept off, so a
         # transient at the start of a hold cannot be confirmed during it). Which of the two
         # applies depends on the confirmed state, which the debouncing below may change
         # mid-chunk; it then redoes the rest of that channel's column, so the result does not
         # depend on how the signal was cut into chunks.
-        armed = np.logical_or.accumulate(resting, axis=0) | self.armed
-        self.armed = armed[-1].copy()
-        rise = at_or_above_on & ~hold & armed
-        raw = _hysteresis(rise, resting | (hold & ~self.confirmed), self.raw)
+        shape = (n, self.n_channels)
+        raw, rise, resting = (np.empty(shape, dtype=bool) for _ in range(3))
+        changed = np.zeros(self.n_channels, dtype=bool)
+        quiet = _raw_states(
+            np.ascontiguousarray(envelope, dtype=np.float64),
+            np.ascontiguousarray(hold, dtype=bool),
+            th.on,
+            th.off,
+            self.armed,
+            self.confirmed,
+            self.raw,
+            raw,
+            rise,
+            resting,
+            changed,
+        )
         self._piece_first, self._piece_raw = first_index, raw
         self._raw_before, self._rise_before = self.raw, self.last_rise.copy()
-        before = np.concatenate((self.raw[None, :], raw[:-1]), axis=0)
-        changed = (raw != before).any(axis=0)
-        channels = [
-            c
-            for c in range(self.n_channels)
-            if changed[c]
-            or self._pending[c].rise_index is not None
-            or self._pending[c].fall_index is not None
-        ]
+        if quiet:
+            # Nothing rose and nothing was on (the usual case at rest): only pending
+            # decisions can come due.
+            transitions = []
+            for c in sorted(self._waiting):
+                transitions.extend(self._expire(c, last_index, history))
+            return raw, transitions
+        channels = sorted(self._waiting.union(np.flatnonzero(changed).tolist()))
         transitions: list[ChannelTransition] = []
         for c in channels:
             transitions.extend(
@@ -305,6 +307,10 @@ class OnsetDetector:
                 self.onset_index[c] = -1
                 self.offset_index[c] = offset
                 pending.fall_index = None
+        if pending.rise_index is None and pending.fall_index is None:
+            self._waiting.discard(c)
+        else:
+            self._waiting.add(c)
         return out
 
     def backdate(self, channel: int, rise_index: int, history: History) -> int:
@@ -349,7 +355,56 @@ def _hysteresis(rise: np.ndarray, fall: np.ndarray, initial: np.ndarray) -> np.n
     -------
     ndarray of bool, shape (n_samples, n_channels)
     """
-    rows = np.arange(len(rise))[:, None]
-    last_event = np.maximum.accumulate(np.where(rise | fall, rows, -1), axis=0)
-    cols = np.arange(rise.shape[1])
-    return np.where(last_event >= 0, rise[np.maximum(last_event, 0), cols], initial)
+    out = np.empty(rise.shape, dtype=bool)
+    _latch(
+        np.ascontiguousarray(rise),
+        np.ascontiguousarray(fall),
+        np.array(initial, dtype=bool),  # a copy: the kernel walks it forward
+        out,
+    )
+    return out
+
+
+@njit(cache=True)
+def _latch(rise, fall, state, out):
+    for i in range(rise.shape[0]):
+        for ch in range(rise.shape[1]):
+            if rise[i, ch]:
+                state[ch] = True
+            elif fall[i, ch]:
+                state[ch] = False
+            out[i, ch] = state[ch]
+
+
+@njit(cache=True)
+def _raw_states(  # noqa: PLR0917
+    envelope, hold, on, off, armed, confirmed, raw_before, raw, rise, resting, changed
+):
+    """The raw (hysteresis) state of every sample, with the rises and rests that drive it.
+
+    ``armed`` is advanced in place (a channel arms once seen resting); ``changed`` marks the
+    channels whose raw state changes in the chunk. Returns True for a quiet chunk: nothing at
+    or above the on threshold and nothing on before it.
+    """
+    quiet = not raw_before.any()
+    state = raw_before.copy()
+    for i in range(envelope.shape[0]):
+        for ch in range(envelope.shape[1]):
+            held = hold[i, ch]
+            above = envelope[i, ch] >= on[ch]
+            rest = envelope[i, ch] < off[ch] and not held
+            quiet = quiet and not above
+            armed[ch] = armed[ch] or rest
+            up = above and not held and armed[ch]
+            if up:
+                now = True
+            elif rest or (held and not confirmed[ch]):
+                now = False
+            else:
+                now = state[ch]
+            changed[ch] = changed[ch] or now != state[ch]
+            state[ch] = now
+            raw[i, ch] = now
+            rise[i, ch] = up
+            resting[i, ch] = rest
+    return quiet

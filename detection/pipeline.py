@@ -52,8 +52,6 @@ PIECE_N = 1024
 MIN_USABLE_REST_FRACTION = 0.5
 #: Lower edge of the motion-artefact band (its upper edge is the EMG band's lower edge).
 MOTION_LOW_HZ = 1.0
-#: The canceller's gate counts as closing below this.
-GATE_OPEN = 0.999
 
 
 @dataclass
@@ -510,10 +508,10 @@ class Pipeline:
             bridged=front.bridged,
             nonfinite=front.nonfinite,
             envelope_uv=amp,
-            mains_removed_uv=None if canceller is None else front.band - cleaned,
+            cleaned_uv=None if canceller is None else cleaned,
             motion_uv=front.motion,
             band_uv=front.band,
-            gate_closing=None if canceller is None else canceller.gate < GATE_OPEN,
+            mains_gate=None if canceller is None else canceller.gate,
         )
 
     def _calibrate_part(

@@ -31,6 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from detection.config import QualityConfig
 from detection.history import NEVER, last_true_index
@@ -51,6 +52,11 @@ _MAINS_HYSTERESIS_DB = 3.0
 #: The motion check compares the low band with the EMG's peak over this long a window: at a
 #: sudden onset the envelope still lags, but the band-passed EMG's peaks already show it.
 _MOTION_PEAK_WINDOW_S = 0.02
+#: The mains canceller's gate counts as closing below this fraction.
+GATE_OPEN = 0.999
+# What _screen reports could trip in a chunk (bits).
+_RAIL, _MOTION, _NONFINITE, _GATE_CLOSING, _LOW = 1, 2, 4, 8, 16
+_EMPTY = np.zeros((0, 0))
 
 
 @dataclass(frozen=True)
@@ -121,14 +127,15 @@ class QualityInputs:
     nonfinite: np.ndarray
     #: Amplitude envelope of the cleaned signal.
     envelope_uv: np.ndarray
-    #: What the mains canceller took out (None without a canceller).
-    mains_removed_uv: np.ndarray | None = None
+    #: The band-passed EMG after the mains canceller (None without a canceller); what it took
+    #: out is ``band_uv - cleaned_uv``.
+    cleaned_uv: np.ndarray | None = None
     #: The raw signal's 1-20 Hz band (None: no motion check).
     motion_uv: np.ndarray | None = None
     #: The band-passed EMG (None: the motion check compares with the envelope only).
     band_uv: np.ndarray | None = None
-    #: Where the canceller's gate was closing (None: never).
-    gate_closing: np.ndarray | None = None
+    #: The fraction of its mains estimate the canceller subtracted (None: no canceller).
+    mains_gate: np.ndarray | None = None
 
 
 @dataclass
@@ -164,6 +171,7 @@ class QualityMonitor:
         self._peak_n = max(1, round(_MOTION_PEAK_WINDOW_S * fs_hz))
         self._block_n = max(1, round(fs_hz))
         self._rest_mean_uv: np.ndarray | None = None
+        self._flat_limit_uv = np.zeros(0)  # no flat check until the baseline is known
         self.reset()
 
     def reset(self) -> None:
@@ -201,6 +209,7 @@ class QualityMonitor:
     def set_baseline(self, rest_mean_uv: np.ndarray) -> None:
         """Give the rest envelope level per channel (enables the ``flat`` and ``mains`` checks)."""
         self._rest_mean_uv = np.asarray(rest_mean_uv, dtype=float)
+        self._flat_limit_uv = self.cfg.flat_ratio * self._rest_mean_uv
 
     def process(self, first_index: int, inputs: QualityInputs) -> QualityResult:
         """Assess one chunk.
@@ -224,19 +233,30 @@ class QualityMonitor:
             self._last["not_rail"][:] = first_index - 1
             self._last["not_low"][:] = first_index - 1
             self._runs_start_pending = False
-        # Most chunks are clean: each check first asks whether anything could trip it, and
-        # skips the per-sample work (None stands for "false everywhere") when nothing could.
+        # Most chunks are clean: one compiled pass asks which checks could trip, and the others
+        # skip their per-sample work (None stands for "false everywhere").
+        motion, gate = inputs.motion_uv, inputs.mains_gate
+        could_trip = _screen(
+            bridged,
+            nonfinite,
+            envelope_uv,
+            _EMPTY if motion is None else motion,
+            _EMPTY if gate is None else gate,
+            self._flat_limit_uv,
+            self.cfg.clip_min_uv,
+            self.cfg.motion_uv,
+            GATE_OPEN,
+        )
         rail = None
-        if n and np.abs(bridged).max() >= self.cfg.clip_min_uv:
+        if could_trip & _RAIL:
             previous = np.concatenate((self._prev_sample[None, :], bridged[:-1]), axis=0)
             rail = ~nonfinite & (bridged == previous) & (np.abs(bridged) >= self.cfg.clip_min_uv)
             rail = rail if rail.any() else None
         if n:
             self._prev_sample = bridged[-1].copy()
         saturated_now = self._run_at_least("not_rail", rail, index, self._saturation_n)
-        motion = inputs.motion_uv
         moving = None
-        if motion is not None and n and np.abs(motion).max() > self.cfg.motion_uv:
+        if motion is not None and could_trip & _MOTION:
             # Strong EMG has some energy below 20 Hz too: during a contraction only a low band
             # larger than the EMG itself is an artefact.
             limit = np.maximum(self.cfg.motion_uv, envelope_uv)
@@ -245,21 +265,17 @@ class QualityMonitor:
             moving = np.abs(motion) > limit
             moving = moving if moving.any() else None
         if inputs.band_uv is not None and self._peak_n > 1:
-            self._band_tail = np.concatenate((self._band_tail, np.abs(inputs.band_uv)))[
-                -(self._peak_n - 1) :
-            ]
+            _push_abs_rows(self._band_tail, np.ascontiguousarray(inputs.band_uv))
         states = {
-            "nan": self._recent("nan", nonfinite if nonfinite.any() else None, index),
+            "nan": self._recent("nan", nonfinite if could_trip & _NONFINITE else None, index),
             "saturated": self._recent("saturated", saturated_now, index),
             "flat": None,
             "motion": self._recent("motion", moving, index),
         }
-        closing = inputs.gate_closing
-        closing = closing if closing is not None and closing.any() else None
+        closing = gate < GATE_OPEN if gate is not None and could_trip & _GATE_CLOSING else None
         holds = [self._recent("rail", rail, index), self._recent("gate", closing, index)]
         if self._rest_mean_uv is not None and n:
-            limit = self.cfg.flat_ratio * self._rest_mean_uv
-            low = envelope_uv < limit if (envelope_uv.min(axis=0) < limit).any() else None
+            low = envelope_uv < self._flat_limit_uv if could_trip & _LOW else None
             flat_now = self._run_at_least("not_low", low, index, self._flat_n)
             states["flat"] = self._recent("flat", flat_now, index)
 
@@ -277,7 +293,7 @@ class QualityMonitor:
             else:
                 holds.append(state)
             changes.extend(self._changes(flag, state, first_index))
-        changes.extend(self._block_checks(first_index, n, rail, inputs.mains_removed_uv))
+        changes.extend(self._block_checks(first_index, n, rail, inputs))
         changes.sort(key=lambda ch: (ch.index, ch.channel, FLAGS.index(ch.flag)))
         for extra in holds:
             if extra is not None:
@@ -350,20 +366,22 @@ class QualityMonitor:
         first_index: int,
         n: int,
         rail: np.ndarray | None,
-        mains_removed_uv: np.ndarray | None,
+        inputs: QualityInputs,
     ) -> list[FlagChange]:
+        band, cleaned = inputs.band_uv, inputs.cleaned_uv
+        have_mains = band is not None and cleaned is not None
         changes: list[FlagChange] = []
         start = 0
         while start < n:
             stop = min(n, start + self._block_n - self._block_fill)
             if rail is not None:
                 self._block_rail += rail[start:stop].sum(axis=0)
-            if mains_removed_uv is not None:
-                self._block_mains_sq += np.square(mains_removed_uv[start:stop]).sum(axis=0)
+            if have_mains:
+                _add_squared_differences(band, cleaned, start, stop, self._block_mains_sq)
             self._block_fill += stop - start
             if self._block_fill == self._block_n:
                 end_index = first_index + stop - 1
-                changes.extend(self._end_block(end_index, mains_removed_uv is not None))
+                changes.extend(self._end_block(end_index, have_mains))
             start = stop
         return changes
 
@@ -390,3 +408,44 @@ class QualityMonitor:
         self._block_mains_sq[:] = 0
         self._block_fill = 0
         return changes
+
+
+@njit(cache=True)
+def _screen(  # noqa: PLR0917
+    bridged, nonfinite, envelope, motion, gate, flat_limit, clip_min_uv, motion_uv, gate_open
+):
+    """Bits of the checks that could trip in a chunk (empty arrays are not checked)."""
+    found = 0
+    for i in range(bridged.shape[0]):
+        for ch in range(bridged.shape[1]):
+            if abs(bridged[i, ch]) >= clip_min_uv:
+                found |= _RAIL
+            if nonfinite[i, ch]:
+                found |= _NONFINITE
+            if motion.shape[0] and abs(motion[i, ch]) > motion_uv:
+                found |= _MOTION
+            if gate.shape[0] and gate[i, ch] < gate_open:
+                found |= _GATE_CLOSING
+            if flat_limit.shape[0] and envelope[i, ch] < flat_limit[ch]:
+                found |= _LOW
+    return found
+
+
+@njit(cache=True)
+def _push_abs_rows(tail, values):
+    """Shift ``|values|`` into the fixed-length ``tail`` (oldest rows first), in place."""
+    m, n = tail.shape[0], values.shape[0]
+    keep = max(0, m - n)
+    for r in range(keep):
+        tail[r] = tail[r + n]
+    for r in range(keep, m):
+        tail[r] = np.abs(values[n - m + r])
+
+
+@njit(cache=True)
+def _add_squared_differences(a, b, start, stop, sums):
+    """``sums += ((a - b)[start:stop] ** 2).sum(axis=0)``, in place."""
+    for i in range(start, stop):
+        for ch in range(a.shape[1]):
+            d = a[i, ch] - b[i, ch]
+            sums[ch] += d * d
