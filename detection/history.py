@@ -77,14 +77,20 @@ class History:
         )
         self.end += len(detection) - skip_n
 
-    def get(self, start: int, stop: int) -> np.ndarray:
-        """Return a copy of rows ``start`` to ``stop`` (absolute, stop exclusive)."""
+    def get(self, start: int, stop: int, column: int | None = None) -> np.ndarray:
+        """Return a copy of rows ``start`` to ``stop`` (absolute, stop exclusive).
+
+        With ``column``, only that column (1-D): copying the rest would cost more than the
+        lookup itself.
+        """
         if not self.start <= start <= stop <= self.end:
             raise IndexError(
                 f"rows {start}:{stop} are not held (history holds {self.start}:{self.end})"
             )
         idx = np.arange(start, stop) % self.capacity
-        return self._data[idx]
+        if column is None:
+            return self._data[idx]
+        return self._data[idx, column]
 
     def at(self, index: int) -> np.ndarray:
         """Return one row (absolute index)."""

@@ -334,7 +334,7 @@ class OnsetDetector:
         assert self.thresholds is not None
         earliest = max(rise_index - self._backdate_n, int(self.offset_index[channel]) + 1)
         start = max(history.start, min(earliest, rise_index))
-        stretch = history.get(start, rise_index + 1)[:, channel]
+        stretch = history.get(start, rise_index + 1, channel)
         at_baseline = np.nonzero(stretch <= self.thresholds.baseline[channel])[0]
         if len(at_baseline):
             return start + int(at_baseline[-1]) + 1

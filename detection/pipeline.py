@@ -169,7 +169,7 @@ class _Context:
         start = onset - self._p._lag_lead_n
         if start < history.start or stop < onset + 2:
             return None
-        envelope = history.get(start, stop + 1)[:, self._p.n_channels + channel]
+        envelope = history.get(start, stop + 1, self._p.n_channels + channel)
         excess = np.sqrt(np.maximum(envelope**2 - self.rest_power(channel), 0.0))
         level = float(np.percentile(excess[onset - start :], 80))
         if level <= 0:

@@ -92,8 +92,11 @@ def test_repeated_outages_are_each_reported_and_trials_go_on():
         patient, done = session.streams.patient, session.streams.samples_done
         truth = [t.to_dict(session.streams.t0) for t in patient.completed_trials(0, done)]
     states = _states([e.payload for e in session.events])
-    assert states.count("stream_lost") == 3
-    assert states.count("stream_resumed") == 3
+    losses = [s for s in states if s in ("stream_lost", "stream_resumed")]
+    # Each of the three outages is lost, then resumed. The simulator stopping at the end is a
+    # loss too when the teardown takes over 2 s (a loaded machine): never a resumption.
+    assert losses[:6] == ["stream_lost", "stream_resumed"] * 3
+    assert losses[6:] in ([], ["stream_lost"])
     assert "error" not in states
     trials = session.payloads("trial")
     last_loss = session.payloads("status", "stream_resumed")[-1]["t"]
