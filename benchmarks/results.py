@@ -59,6 +59,7 @@ class Result:
 
 def machine() -> dict[str, Any]:
     """What the figures were measured on."""
+    import numba
     import numpy as np
     import scipy
 
@@ -69,4 +70,5 @@ def machine() -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "numpy": np.__version__,
         "scipy": scipy.__version__,
+        "numba": numba.__version__,
     }
