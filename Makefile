@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	# Compile the signal core's kernels now, not in the first seconds of a live session.
+	$(BIN)/python -m detection.warmup
 	touch $(STAMP)
 
 lint: $(STAMP)

@@ -31,8 +31,9 @@ def run(args: argparse.Namespace) -> int:
     from acquisition.sim_outlet import SimulatorStreams
     from acquisition.simulator import SimulatedPatient
     from detection.config import load_config
-    from gui.commands.monitor import run_session
+    from gui.commands.monitor import prepare_signal_core, run_session
 
+    prepare_signal_core()  # before the simulated patient starts: it would not wait
     config_path = CONFIGS / f"{args.preset}.toml"
     config = load_config(config_path if config_path.exists() else CONFIGS / "default.toml")
     # Our own stream names, so a demo never picks up (or disturbs) another simulator.

@@ -150,9 +150,19 @@ def _start_headless(
         return start(None)
 
 
+def prepare_signal_core() -> None:
+    """Compile (first run) or load the detection kernels before acquisition starts."""
+    from detection.warmup import compile_kernels
+
+    seconds = compile_kernels()
+    if seconds > 1.0:
+        sys.stdout.write(f"signal core compiled in {seconds:.0f} s (once per installation)\n")
+
+
 def run(args: argparse.Namespace) -> int:
     """Monitor until --duration, Ctrl-C or the window is closed."""
     config, calibration = load_settings(args)
+    prepare_signal_core()
     windowed = not args.headless and display_available()
     sys.stdout.write(f"looking for stream {config.stream.name!r} ...\n")
     sys.stdout.flush()
