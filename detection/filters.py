@@ -74,7 +74,7 @@ class SosState:
     def reset(self) -> None:
         """Start from rest."""
         # (n_sections, 2, n_channels): the kernel runs over channels innermost, where the
-        # recursions are independent and vectorise.
+        # recursions are independent of each other.
         self._zi = np.zeros((self.sos.shape[0], 2, self._n_channels))
 
     def process(self, chunk: np.ndarray) -> np.ndarray:

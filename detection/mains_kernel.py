@@ -148,6 +148,8 @@ def _fill_reference(reference, harmonics, omega_rad, block_phase_rad):
             reference[j, n_harmonics + k] = math.sin(angle)
 
 
+# error_model="numpy": a division by zero gives inf or nan as numpy would, never an exception in
+# the acquisition thread.
 @njit(cache=True, error_model="numpy")
 def _cancel(  # noqa: PLR0917
     data, out, gate_out,
@@ -211,7 +213,7 @@ def _cancel(  # noqa: PLR0917
             _fill_reference(reference, harmonics, phase[OMEGA_RAD], phase[BLOCK_PHASE_RAD])
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _end_block(  # noqa: PLR0917
     weights, gradient, last_phasors, block_power, block_error_power,
     step_sq_power_sum, smooth_power, power_floor, mains_rms, calm_blocks,
@@ -275,7 +277,7 @@ def _end_block(  # noqa: PLR0917
         )  # fmt: skip
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _correct_frequency(  # noqa: PLR0917
     weights, last_phasors, step_sq_power_sum, calm_blocks, counts, phase,
     harmonics, block_n, drift_var, omega_lo, omega_hi, max_gain, min_calm_blocks,
