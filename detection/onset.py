@@ -21,7 +21,7 @@ from numba import njit
 from detection.config import DetectorConfig
 from detection.history import History
 
-__all__ = ["ChannelTransition", "OnsetDetector", "Thresholds"]
+__all__ = ["ChannelTransition", "OnsetDetector", "Thresholds", "hysteresis"]
 
 
 @dataclass(frozen=True)
@@ -270,7 +270,7 @@ class OnsetDetector:
             # The confirmed state changed at a row followed by a hold: the rows after it are
             # computed again with the new state.
             idle_hold = hold[redo_from:] & ~self.confirmed[c]
-            raw[redo_from:, c] = _hysteresis(
+            raw[redo_from:, c] = hysteresis(
                 rise[redo_from:, None],
                 (resting[redo_from:] | idle_hold)[:, None],
                 raw[redo_from - 1, c : c + 1],
@@ -341,7 +341,7 @@ class OnsetDetector:
         return max(start, rise_index - self._delay_n)
 
 
-def _hysteresis(rise: np.ndarray, fall: np.ndarray, initial: np.ndarray) -> np.ndarray:
+def hysteresis(rise: np.ndarray, fall: np.ndarray, initial: np.ndarray) -> np.ndarray:
     """A latch per column: on at ``rise``, off at ``fall``, else as before (``initial`` first).
 
     Parameters
