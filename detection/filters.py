@@ -348,7 +348,8 @@ class MainsCanceller:
         self.reset()
         s = self._s
         s.phase[OMEGA_RAD], s.phase[OMEGA_VAR] = old.phase[OMEGA_RAD], old.phase[OMEGA_VAR]
-        s.smooth_power, s.power_floor = old.smooth_power, old.power_floor
+        s.smooth_power[:] = old.smooth_power
+        s.power_floor[:] = old.power_floor
         s.counts[LEVELS_READY] = old.counts[LEVELS_READY]
         fill_reference(s, self.harmonics)
 

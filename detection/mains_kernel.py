@@ -9,14 +9,14 @@ call. The loops follow the numpy formulation step by step, so the two agree to r
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 
 __all__ = ["CancellerSettings", "CancellerState", "cancel_chunk", "fill_reference"]
 
-# Indices into CancellerState.counts (numba takes arrays, not objects, so the integer scalars
+# Indices into CancellerState.counts (the kernels update them in place, so the integer scalars
 # travel in one small array).
 OFFSET_IN_BLOCK = 0
 BLOCKS_SINCE_CHECK = 1
@@ -29,9 +29,11 @@ OMEGA_RAD = 1  # current fundamental, radians per sample
 OMEGA_VAR = 2  # variance of that estimate
 
 
-@dataclass(frozen=True)
-class CancellerSettings:
-    """Constants of one canceller, fixed at construction (see MainsCanceller for meanings)."""
+class CancellerSettings(NamedTuple):
+    """Constants of one canceller, fixed at construction (see MainsCanceller for meanings).
+
+    A named tuple, so that numba passes it to the kernels as one argument.
+    """
 
     harmonics: np.ndarray
     block_n: int
@@ -53,8 +55,7 @@ class CancellerSettings:
     flat_fraction: float
 
 
-@dataclass
-class CancellerState:
+class CancellerState(NamedTuple):
     """Everything the canceller learns; arrays are updated in place by :func:`cancel_chunk`.
 
     Mains of channel c is ``reference[j] @ weights[:, c]`` at sample j of the block, the weights
@@ -116,18 +117,7 @@ def cancel_chunk(
     data = np.ascontiguousarray(chunk, dtype=np.float64)
     out = np.empty_like(data)
     gate = np.empty_like(data)
-    s, c = state, settings
-    _cancel(
-        data, out, gate,
-        s.weights, s.gradient, s.reference, s.phasors_at_last_check,
-        s.block_power, s.block_error_power, s.step_sq_power_sum, s.smooth_power,
-        s.power_floor, s.mains_rms, s.calm_blocks, s.gated_blocks, s.calm_at_collapse,
-        s.squares_ring, s.squares_sum, s.counts, s.phase,
-        c.harmonics, c.block_n, c.step, c.floor_growth, c.boost_blocks, c.freeze_blocks,
-        c.accept_blocks, c.drift_var, c.omega_lo, c.omega_hi, c.check_blocks, c.max_gain,
-        c.quiet_margin, c.power_smoothing, c.start_boost, c.calm_blocks, c.gate_fraction,
-        c.flat_fraction,
-    )  # fmt: skip
+    _cancel(data, out, gate, state, settings)
     return out, gate
 
 
@@ -151,17 +141,12 @@ def _fill_reference(reference, harmonics, omega_rad, block_phase_rad):
 # error_model="numpy": a division by zero gives inf or nan as numpy would, never an exception in
 # the acquisition thread.
 @njit(cache=True, error_model="numpy")
-def _cancel(  # noqa: PLR0917
-    data, out, gate_out,
-    weights, gradient, reference, last_phasors,
-    block_power, block_error_power, step_sq_power_sum, smooth_power,
-    power_floor, mains_rms, calm_blocks, gated_blocks, calm_at_collapse,
-    squares_ring, squares_sum, counts, phase,
-    harmonics, block_n, step, floor_growth, boost_blocks, freeze_blocks,
-    accept_blocks, drift_var, omega_lo, omega_hi, check_blocks, max_gain,
-    quiet_margin, power_smoothing, start_boost, min_calm_blocks, gate_fraction,
-    flat_fraction,
-):  # fmt: skip
+def _cancel(data, out, gate_out, state, settings):
+    weights, gradient, reference = state.weights, state.gradient, state.reference
+    block_power, block_error_power = state.block_power, state.block_error_power
+    squares_ring, squares_sum = state.squares_ring, state.squares_sum
+    mains_rms, counts, phase = state.mains_rms, state.counts, state.phase
+    gate_fraction = settings.gate_fraction
     n_samples, n_channels = data.shape
     n_weights = weights.shape[0]
     ring_n = squares_ring.shape[0]
@@ -201,91 +186,78 @@ def _cancel(  # noqa: PLR0917
                 gradient[j, ch] += r * residual[ch]
         counts[RING_POS] = (pos + 1) % ring_n
         counts[OFFSET_IN_BLOCK] = offset + 1
-        if offset + 1 == block_n:
-            _end_block(
-                weights, gradient, last_phasors, block_power, block_error_power,
-                step_sq_power_sum, smooth_power, power_floor, mains_rms, calm_blocks,
-                gated_blocks, calm_at_collapse, counts, phase, harmonics, block_n, step,
-                floor_growth, boost_blocks, freeze_blocks, accept_blocks, drift_var,
-                omega_lo, omega_hi, check_blocks, max_gain, quiet_margin, power_smoothing,
-                start_boost, min_calm_blocks, flat_fraction,
-            )  # fmt: skip
-            _fill_reference(reference, harmonics, phase[OMEGA_RAD], phase[BLOCK_PHASE_RAD])
+        if offset + 1 == settings.block_n:
+            _end_block(state, settings)
+            _fill_reference(reference, settings.harmonics, phase[OMEGA_RAD], phase[BLOCK_PHASE_RAD])
 
 
 @njit(cache=True, error_model="numpy")
-def _end_block(  # noqa: PLR0917
-    weights, gradient, last_phasors, block_power, block_error_power,
-    step_sq_power_sum, smooth_power, power_floor, mains_rms, calm_blocks,
-    gated_blocks, calm_at_collapse, counts, phase, harmonics, block_n, step,
-    floor_growth, boost_blocks, freeze_blocks, accept_blocks, drift_var,
-    omega_lo, omega_hi, check_blocks, max_gain, quiet_margin, power_smoothing,
-    start_boost, min_calm_blocks, flat_fraction,
-):  # fmt: skip
-    n_weights, n_channels = weights.shape
+def _end_block(state, settings):
+    s, c = state, settings
+    counts, block_n = s.counts, c.block_n
+    n_weights, n_channels = s.weights.shape
     levels_ready = counts[LEVELS_READY] == 1
     # Gear shifting: a large step right after a (re)start converges within the warm-up, then
     # it settles to the step that gives the configured notch width.
-    boost = 1.0 + (start_boost - 1.0) * math.exp(-counts[BLOCKS_DONE] / boost_blocks)
+    boost = 1.0 + (c.start_boost - 1.0) * math.exp(-counts[BLOCKS_DONE] / c.boost_blocks)
     counts[BLOCKS_DONE] += 1
     for ch in range(n_channels):
-        power = block_power[ch] / block_n
-        floor = power_floor[ch] if levels_ready else power
+        power = s.block_power[ch] / block_n
+        floor = s.power_floor[ch] if levels_ready else power
         # A channel whose input collapsed far below its quiet level (a lifted electrode)
         # teaches nothing: its weights and quiet level are frozen, so when the electrode is
         # back the old estimate applies at once. After the freeze it learns again. Only a
         # channel that was calm when its input collapsed counts as lifted.
-        gated = power < flat_fraction * floor
-        if gated and gated_blocks[ch] == 0:
-            calm_at_collapse[ch] = calm_blocks[ch]
-        gated_blocks[ch] = gated_blocks[ch] + 1 if gated else 0
+        gated = power < c.flat_fraction * floor
+        if gated and s.gated_blocks[ch] == 0:
+            s.calm_at_collapse[ch] = s.calm_blocks[ch]
+        s.gated_blocks[ch] = s.gated_blocks[ch] + 1 if gated else 0
         frozen = (
-            gated and gated_blocks[ch] <= freeze_blocks and calm_at_collapse[ch] >= min_calm_blocks
+            gated
+            and s.gated_blocks[ch] <= c.freeze_blocks
+            and s.calm_at_collapse[ch] >= c.calm_blocks
         )
         if not levels_ready:
-            smooth_power[ch] = power
-            power_floor[ch] = power
-        elif not gated or gated_blocks[ch] > accept_blocks:
+            s.smooth_power[ch] = power
+            s.power_floor[ch] = power
+        elif not gated or s.gated_blocks[ch] > c.accept_blocks:
             # The quiet level does not follow a collapse (it is not a quieter rest), unless
             # the low level lasts long enough to be the new normal.
-            smooth_power[ch] += power_smoothing * (power - smooth_power[ch])
-            power_floor[ch] = min(smooth_power[ch], power_floor[ch] * floor_growth)
+            s.smooth_power[ch] += c.power_smoothing * (power - s.smooth_power[ch])
+            s.power_floor[ch] = min(s.smooth_power[ch], s.power_floor[ch] * c.floor_growth)
         # Strong EMG is noise to the canceller: adaptation slows in proportion to how far the
         # channel is above its quiet level. The block's own power counts at once (a burst must
         # not get full-speed blocks while the smoothed power catches up).
-        loud = max(power, smooth_power[ch], 1e-30)
-        ratio = quiet_margin * power_floor[ch] / loud
-        channel_step = 0.0 if frozen else step * boost * min(ratio, 1.0)
-        calm_blocks[ch] = calm_blocks[ch] + 1 if ratio >= 1.0 and not gated else 0
+        loud = max(power, s.smooth_power[ch], 1e-30)
+        ratio = c.quiet_margin * s.power_floor[ch] / loud
+        channel_step = 0.0 if frozen else c.step * boost * min(ratio, 1.0)
+        s.calm_blocks[ch] = s.calm_blocks[ch] + 1 if ratio >= 1.0 and not gated else 0
         weight_sq = 0.0
         for j in range(n_weights):
-            weights[j, ch] += channel_step * gradient[j, ch]
-            weight_sq += weights[j, ch] * weights[j, ch]
-            gradient[j, ch] = 0.0
-        mains_rms[ch] = math.sqrt(0.5 * weight_sq)
-        step_sq_power_sum[ch] += channel_step * channel_step * block_error_power[ch] / block_n
-        block_power[ch] = 0.0
-        block_error_power[ch] = 0.0
+            s.weights[j, ch] += channel_step * s.gradient[j, ch]
+            weight_sq += s.weights[j, ch] * s.weights[j, ch]
+            s.gradient[j, ch] = 0.0
+        s.mains_rms[ch] = math.sqrt(0.5 * weight_sq)
+        s.step_sq_power_sum[ch] += channel_step * channel_step * s.block_error_power[ch] / block_n
+        s.block_power[ch] = 0.0
+        s.block_error_power[ch] = 0.0
     counts[LEVELS_READY] = 1
+    phase = s.phase
     phase[BLOCK_PHASE_RAD] = (phase[BLOCK_PHASE_RAD] + phase[OMEGA_RAD] * block_n) % (2 * math.pi)
     counts[OFFSET_IN_BLOCK] = 0
     counts[BLOCKS_SINCE_CHECK] += 1
-    if counts[BLOCKS_SINCE_CHECK] == check_blocks:
-        _correct_frequency(
-            weights, last_phasors, step_sq_power_sum, calm_blocks, counts, phase, harmonics,
-            block_n, drift_var, omega_lo, omega_hi, max_gain, min_calm_blocks,
-        )  # fmt: skip
+    if counts[BLOCKS_SINCE_CHECK] == c.check_blocks:
+        _correct_frequency(s, c)
 
 
 @njit(cache=True, error_model="numpy")
-def _correct_frequency(  # noqa: PLR0917
-    weights, last_phasors, step_sq_power_sum, calm_blocks, counts, phase,
-    harmonics, block_n, drift_var, omega_lo, omega_hi, max_gain, min_calm_blocks,
-):  # fmt: skip
-    n_channels = weights.shape[1]
+def _correct_frequency(state, settings):
+    s, c = state, settings
+    counts, phase, harmonics = s.counts, s.phase, c.harmonics
+    n_channels = s.weights.shape[1]
     n_harmonics = len(harmonics)
     blocks = counts[BLOCKS_SINCE_CHECK]
-    elapsed = blocks * block_n
+    elapsed = blocks * c.block_n
     counts[BLOCKS_SINCE_CHECK] = 0
     weighted_sum = 0.0
     inverse_var_sum = 0.0
@@ -297,14 +269,14 @@ def _correct_frequency(  # noqa: PLR0917
         pooled = 0.0
         noise = 0.0
         for ch in range(n_channels):
-            phasor = complex(weights[k, ch], -weights[n_harmonics + k, ch])
-            if calm_blocks[ch] >= min_calm_blocks:
-                previous = last_phasors[k, ch]
+            phasor = complex(s.weights[k, ch], -s.weights[n_harmonics + k, ch])
+            if s.calm_blocks[ch] >= c.calm_blocks:
+                previous = s.phasors_at_last_check[k, ch]
                 magnitude_sq = previous.real**2 + previous.imag**2
                 turn += phasor * previous.conjugate()
                 pooled += magnitude_sq
-                noise += magnitude_sq * elapsed * step_sq_power_sum[ch] / blocks
-            last_phasors[k, ch] = phasor
+                noise += magnitude_sq * elapsed * s.step_sq_power_sum[ch] / blocks
+            s.phasors_at_last_check[k, ch] = phasor
         if pooled > 0 and abs(turn) > 0:
             # Harmonic k turns k times as fast: each measures the fundamental's error with a
             # variance; combine them by inverse variance.
@@ -314,13 +286,13 @@ def _correct_frequency(  # noqa: PLR0917
             weighted_sum += math.atan2(turn.imag, turn.real) / scale * inverse_var
             inverse_var_sum += inverse_var
     for ch in range(n_channels):
-        step_sq_power_sum[ch] = 0.0
+        s.step_sq_power_sum[ch] = 0.0
     if inverse_var_sum == 0.0:
         return
     measured_var = 1.0 / inverse_var_sum
     measured = weighted_sum * measured_var
     # Scalar Kalman filter on the frequency: a random walk at the fastest plausible drift.
-    phase[OMEGA_VAR] += drift_var
-    gain = min(max_gain, phase[OMEGA_VAR] / (phase[OMEGA_VAR] + measured_var))
+    phase[OMEGA_VAR] += c.drift_var
+    gain = min(c.max_gain, phase[OMEGA_VAR] / (phase[OMEGA_VAR] + measured_var))
     phase[OMEGA_VAR] *= 1 - gain
-    phase[OMEGA_RAD] = min(max(phase[OMEGA_RAD] + gain * measured, omega_lo), omega_hi)
+    phase[OMEGA_RAD] = min(max(phase[OMEGA_RAD] + gain * measured, c.omega_lo), c.omega_hi)
