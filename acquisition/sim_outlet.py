@@ -175,7 +175,13 @@ class SimulatorStreams:
         )
         self._jitter = np.random.default_rng([patient.seed, 300])
         self._emg: pylsl.StreamOutlet | None = self._open_emg()
-        self._cues = pylsl.StreamOutlet(self._describe_markers(self.cues_name, "cues"))
+        # A session without a cue stream has no cue outlet at all (the patient still follows
+        # the timetable; only the truth knows when each cue would have been).
+        self._cues: pylsl.StreamOutlet | None = (
+            pylsl.StreamOutlet(self._describe_markers(self.cues_name, "cues"))
+            if patient.has_cue_stream
+            else None
+        )
         self._truth = pylsl.StreamOutlet(self._describe_markers(self.truth_name, "truth"))
         self.t0: float | None = None
         self.samples_done = 0
@@ -207,6 +213,7 @@ class SimulatorStreams:
             ("manufacturer", "MirrorScope"),
             ("model", "simulator"),
             ("preset", p.spec.name),
+            ("realism", p.options.realism),
             ("layer", p.spec.layer or ""),
             ("seed", str(p.seed)),
             ("mains_hz", str(p.mains_hz)),
@@ -255,7 +262,7 @@ class SimulatorStreams:
         if self._thread is not None:
             self._thread.join()
         self._emg = None
-        self._cues = None  # type: ignore[assignment]
+        self._cues = None
         self._truth = None  # type: ignore[assignment]
         if self._error is not None:
             raise self._error
@@ -320,8 +327,9 @@ class SimulatorStreams:
                 self.samples_pushed += b - a
                 self.pushed_until = b
             a = b
-        for cue in self.patient.cues_between(start, stop):
-            self._cues.push_sample([cue.to_json()], t0 + cue.index / fs)
+        if self._cues is not None:
+            for cue in self.patient.cues_between(start, stop):
+                self._cues.push_sample([cue.to_json()], t0 + cue.index / fs)
         for trial in self.patient.completed_trials(start, stop):
             record = self.truth_record(trial)
             self._truth.push_sample(

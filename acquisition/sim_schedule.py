@@ -13,20 +13,32 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from acquisition.sim_presets import SIDES, PresetSpec
-from acquisition.sim_truth import ArtefactInterval, Burst, TrialTruth
+from acquisition.sim_presets import SIDES, PresetSpec, SimOptions
+from acquisition.sim_truth import Activity, ArtefactInterval, Burst, TrialTruth
 
 __all__ = ["EcgPlanner", "PatientBody", "TrialPlanner"]
 
-# [default] ranges of ../shared/DOMAIN.md 7, in seconds unless named otherwise.
-_REACTION_S = (0.15, 0.35)
+# [default] ranges of ../shared/DOMAIN.md 7, in seconds unless named otherwise (the ranges that
+# SimOptions can change live there).
 _RAMP_S = (0.05, 0.3)
 _HOLD_S = (1.5, 5.0)
 _REST_S = (3.0, 6.0)
 _TAP_RATE_HZ = (0.5, 3.0)
 _TAP_DUTY = (0.3, 0.5)
-_FORCE_FRACTION = (0.1, 0.6)
 _AMPLITUDE_UV = (50.0, 500.0)
+# A mirror with its own shape rises and falls 0.5-2x as fast as its active side.
+_MIRROR_RAMP_FACTOR = (0.5, 2.0)
+# Three slow terms (0.2-2 Hz) make a contraction's force fluctuate as a person's does.
+_FLUCTUATION_HZ = (0.2, 2.0)
+_FLUCTUATION_TERMS = 3
+# Posture, tonic and late activity: ramps, how long tonic activity was on before the onset,
+# how long a late burst waits after the offset and lasts.
+_ACTIVITY_RAMP_S = (0.08, 0.25)
+_TONIC_LEAD_S = (0.5, 2.0)
+_LATE_DELAY_S = (0.1, 0.4)
+_LATE_LENGTH_S = (0.15, 0.6)
+# A passive-side twitch is placed where a mirror would start.
+_PASSIVE_TWITCH_DELAY_S = (0.0, 0.4)
 # Trial-to-trial scatter of a gain that follows force or complexity, as a fraction of its range.
 _GAIN_SCATTER = 0.1
 # Artefacts preset: how often each episode kind appears in a trial.
@@ -49,6 +61,10 @@ class PatientBody:
         Rest RMS per channel.
     mvc_uv : tuple of float
         EMG RMS at maximum voluntary contraction per channel.
+    ecg_r_uv : tuple of float
+        Signed R-peak amplitude per channel (0 without ECG).
+    drift_uv : tuple of float
+        Peak electrode drift per channel.
     saturation_channel : int
         The channel whose amplifier input saturates in the artefacts preset.
     lift_off_channel : int
@@ -61,6 +77,8 @@ class PatientBody:
     labels: tuple[str, ...]
     baselines_uv: tuple[float, ...]
     mvc_uv: tuple[float, ...]
+    ecg_r_uv: tuple[float, ...]
+    drift_uv: tuple[float, ...]
     saturation_channel: int
     lift_off_channel: int
     full_scale_uv: float
@@ -81,6 +99,10 @@ class TrialPlanner:
         Random seed.
     initial_rest_s : float
         Pure rest before the first cue.
+    options : SimOptions
+        The phenomena to plan. Those added after the clean model draw from generators of
+        their own, one per phenomenon, a fixed number of draws per trial, so the clean
+        timetable is unchanged and switching one phenomenon leaves the others as they were.
     """
 
     def __init__(
@@ -90,11 +112,20 @@ class TrialPlanner:
         fs_hz: float,
         seed: int,
         initial_rest_s: float,
+        *,
+        options: SimOptions | None = None,
     ) -> None:
         self._spec = spec
         self._body = body
         self._fs = fs_hz
+        self._options = options or SimOptions()
         self._rng = np.random.default_rng([seed, 101])
+        self._shape_rng = np.random.default_rng([seed, 110])
+        self._confound_rng = np.random.default_rng([seed, 111])
+        self._twitch_rng = np.random.default_rng([seed, 112])
+        self._cue_rng = np.random.default_rng([seed, 113])
+        probability = self._options.mirror_probability
+        self._mirror_probability = spec.mirror_probability if probability is None else probability
         self._pair_queue: list[int] = []
         self._next_cue = round(initial_rest_s * fs_hz)
         self.trials: list[TrialTruth] = []
@@ -114,12 +145,12 @@ class TrialPlanner:
         last = bisect.bisect_left(self._span_starts, stop)
         return self.trials[first:last]
 
-    def _s(self, low_high: tuple[float, float]) -> float:
+    def _s(self, low_high: tuple[float, float], rng: np.random.Generator | None = None) -> float:
         """Draw uniformly from a range in seconds; return samples."""
-        return float(self._rng.uniform(*low_high)) * self._fs
+        return float((rng or self._rng).uniform(*low_high)) * self._fs
 
     def _plan_next(self) -> None:
-        spec, body, rng = self._spec, self._body, self._rng
+        spec, body, rng, opts = self._spec, self._body, self._rng, self._options
         number = len(self.trials) + 1
         cue = self._next_cue
         if not self._pair_queue:
@@ -129,23 +160,35 @@ class TrialPlanner:
         side = int(rng.integers(2))
         active, passive = 2 * pair + side, 2 * pair + 1 - side
         tapping = bool(rng.random() < spec.tapping_probability)
-        force = float(rng.uniform(*_FORCE_FRACTION))
+        force = float(rng.uniform(*opts.force_fraction))
         amplitude_uv = float(np.clip(body.mvc_uv[active] * force, *_AMPLITUDE_UV))
-        onset = cue + self._s(_REACTION_S)
+        onset = cue + self._s(opts.reaction_s)
+        # Drawn for every trial, used for holds only, so the draws stay in step.
+        shape = self._shape_rng
+        graded = bool(shape.random() < opts.graded_probability) and not tapping
+        graded_ramps = (self._s(opts.graded_ramp_s, shape), self._s(opts.graded_ramp_s, shape))
         if tapping:
             bursts, complexity = self._taps(onset)
         else:
-            ramp_up, hold, ramp_down = self._s(_RAMP_S), self._s(_HOLD_S), self._s(_RAMP_S)
-            bursts = (Burst(onset, ramp_up, hold, ramp_down),)
+            ramp_up, hold, ramp_down = self._s(opts.ramp_s), self._s(_HOLD_S), self._s(opts.ramp_s)
+            if graded:
+                ramp_up, ramp_down = graded_ramps
+            bursts = (Burst(onset, ramp_up, hold, ramp_down, opts.cosine_ramps),)
             # A steady hold still varies a little in how precise the target is.
             complexity = float(rng.uniform(0.0, 0.3))
         last = bursts[-1]
         stopping = last.start + last.ramp_up + last.hold
-        rest_cue = max(cue + 1, round(stopping - self._s(_REACTION_S)))
+        rest_cue = max(cue + 1, round(stopping - self._s(opts.reaction_s)))
         mirror, gain, lag = self._coupling(force, complexity)
         self._next_cue = round(last.stop + self._s(_REST_S))
         span_start = 0 if number == 1 else cue
         artefacts = self._episodes(number, cue, self._next_cue) if spec.artefacts else ()
+        mirror_bursts = self._mirror_shapes(bursts, tapping) if mirror else ()
+        fluctuation = self._fluctuation()
+        crosstalk, activity = self._confounds(bursts, active, passive, span_start)
+        activity += self._twitches(span_start, self._next_cue, bursts[0].start, passive)
+        wrong_cue = bool(self._cue_rng.random() < opts.wrong_cue_probability)
+        cue_side = SIDES[1 - side] if wrong_cue else SIDES[side]
         self.trials.append(
             TrialTruth(
                 trial=number,
@@ -174,9 +217,115 @@ class TrialPlanner:
                 span_stop=self._next_cue,
                 artefacts=artefacts,
                 fs_hz=self._fs,
+                mirror_bursts=mirror_bursts,
+                crosstalk_gain=crosstalk,
+                activity=activity,
+                cue_side=cue_side if opts.cue_stream else "",
+                fluctuation=fluctuation,
+                graded=graded,
+                realism=opts.realism,
+                ecg_r_uv=(abs(body.ecg_r_uv[active]), abs(body.ecg_r_uv[passive])),
+                drift_uv=(body.drift_uv[active], body.drift_uv[passive]),
             )
         )
         self._span_starts.append(span_start)
+
+    def _mirror_shapes(self, bursts: tuple[Burst, ...], tapping: bool) -> tuple[Burst, ...]:
+        """The mirror's envelope per active burst, before the lag: its own ramps, or a copy."""
+        opts, rng = self._options, self._shape_rng
+        factors = rng.uniform(*_MIRROR_RAMP_FACTOR, size=(len(bursts), 2))
+        partial = bool(rng.random() < opts.partial_mirror_probability) and not tapping
+        partial_length = self._s(opts.partial_mirror_s, rng)
+        ramp_share = float(rng.uniform(0.2, 0.4))
+        if not opts.mirror_own_shape:
+            return bursts
+        if partial:
+            (b,) = bursts
+            length = min(partial_length, b.stop - b.start)
+            ramp = ramp_share * length
+            return (Burst(b.start, ramp, length - 2.0 * ramp, ramp, b.cosine),)
+        shapes = []
+        for b, (up_factor, down_factor) in zip(bursts, factors, strict=True):
+            length = b.stop - b.start
+            up, down = b.ramp_up * float(up_factor), b.ramp_down * float(down_factor)
+            if up + down > length:
+                # Ramps slower than the burst is long: both shrink to fit, with no plateau.
+                up, down = up * length / (up + down), down * length / (up + down)
+            shapes.append(Burst(b.start, up, length - up - down, down, b.cosine))
+        return tuple(shapes)
+
+    def _fluctuation(self) -> tuple[tuple[float, float, float], ...]:
+        """Terms of the slow force fluctuation (empty for a steady plateau)."""
+        depth = self._options.force_fluctuation
+        rng = self._shape_rng
+        frequencies = rng.uniform(*_FLUCTUATION_HZ, _FLUCTUATION_TERMS)
+        weights = rng.uniform(0.2, 1.0, _FLUCTUATION_TERMS)
+        phases = rng.uniform(0.0, 2.0 * math.pi, _FLUCTUATION_TERMS)
+        if depth <= 0.0:
+            return ()
+        weights *= depth / weights.sum()
+        return tuple(
+            (float(f), float(w), float(p))
+            for f, w, p in zip(frequencies, weights, phases, strict=True)
+        )
+
+    def _confounds(
+        self, bursts: tuple[Burst, ...], active: int, passive: int, span_start: int
+    ) -> tuple[float, tuple[Activity, ...]]:
+        """Crosstalk gain and the passive side's posture, tonic and late activity."""
+        opts, rng, body = self._options, self._confound_rng, self._body
+        onset, offset = bursts[0].start, bursts[-1].stop
+        u = rng.random(4)
+        crosstalk_gain = float(rng.uniform(*opts.crosstalk_gain))
+        amplitudes = rng.uniform(*opts.posture_uv, 3)
+        ramps = [self._s(_ACTIVITY_RAMP_S, rng) for _ in range(3)]
+        posture_start = onset + self._s(opts.posture_delay_s, rng)
+        posture_stop = max(posture_start + 0.5 * self._fs, offset + self._s((-0.3, 0.5), rng))
+        tonic_start = max(0.0, onset - self._s(_TONIC_LEAD_S, rng))
+        tonic_stop = onset + self._s((0.5, 3.0), rng)
+        late_start = offset + self._s(_LATE_DELAY_S, rng)
+        late_stop = late_start + self._s(_LATE_LENGTH_S, rng)
+        crosstalk = crosstalk_gain if u[0] < opts.crosstalk_probability else 0.0
+        label = body.labels[passive]
+        found = []
+        for kind, chance, start, stop, amplitude, ramp in (
+            ("posture", opts.posture_probability, posture_start, posture_stop, amplitudes[0],
+             ramps[0]),
+            ("tonic_before", opts.tonic_before_probability, tonic_start, tonic_stop,
+             amplitudes[1], ramps[1]),
+            ("late_burst", opts.late_burst_probability, late_start, late_stop, amplitudes[2],
+             min(ramps[2], 0.3 * (late_stop - late_start))),
+        ):  # fmt: skip
+            if u[len(found) + 1] < chance:
+                burst = Burst(start, ramp, stop - start - 2.0 * ramp, ramp, cosine=True)
+                found.append(Activity(kind, passive, label, burst, float(amplitude)))
+        del active, span_start  # the activity is the passive side's; spans need no clipping
+        return crosstalk, tuple(found)
+
+    def _twitches(
+        self, span_start: int, span_stop: int, onset: float, passive: int
+    ) -> tuple[Activity, ...]:
+        """Twitches of every pair in the span, and one where this trial's mirror would be."""
+        opts, rng, body = self._options, self._twitch_rng, self._body
+        found = []
+        span_min = (span_stop - span_start) / self._fs / 60.0
+        for channel in range(len(body.labels)):
+            # The rate is per pair: each of its two channels gets half.
+            count = int(rng.poisson(0.5 * opts.twitch_rate_per_min * span_min))
+            for _ in range(count):
+                start = float(rng.uniform(span_start, span_stop - 0.1 * self._fs))
+                found.append(self._twitch(channel, start))
+        placed = onset + self._s(_PASSIVE_TWITCH_DELAY_S, rng)
+        if rng.random() < opts.passive_twitch_probability:
+            found.append(self._twitch(passive, placed))
+        return tuple(sorted(found, key=lambda a: a.burst.start))
+
+    def _twitch(self, channel: int, start: float) -> Activity:
+        rng = self._twitch_rng
+        length = self._s(self._options.twitch_s, rng)
+        amplitude = float(rng.uniform(*self._options.twitch_uv))
+        burst = Burst(start, 0.5 * length, 0.0, 0.5 * length, cosine=True)
+        return Activity("twitch", channel, self._body.labels[channel], burst, amplitude)
 
     def _taps(self, onset: float) -> tuple[tuple[Burst, ...], float]:
         rng = self._rng
@@ -187,8 +336,10 @@ class TrialPlanner:
         length = float(rng.uniform(*_TAP_DUTY)) * period
         # Ramps of 50-300 ms as for holds, but never more than a third of a short tap each.
         ramp = min(self._s(_RAMP_S), length / 3.0)
+        cosine = self._options.cosine_ramps
         bursts = tuple(
-            Burst(onset + k * period, ramp, length - 2.0 * ramp, ramp) for k in range(n_taps)
+            Burst(onset + k * period, ramp, length - 2.0 * ramp, ramp, cosine)
+            for k in range(n_taps)
         )
         # Faster tapping is the more demanding task (Layer III mirroring grows with it).
         span = _TAP_RATE_HZ[1] - _TAP_RATE_HZ[0]
@@ -197,11 +348,11 @@ class TrialPlanner:
 
     def _coupling(self, force: float, complexity: float) -> tuple[bool, float, float]:
         spec, rng = self._spec, self._rng
-        if not rng.random() < spec.mirror_probability:
+        if not rng.random() < self._mirror_probability:
             return False, 0.0, 0.0
         low, high = spec.gain_range
         if spec.gain_rule == "force":
-            f_low, f_high = _FORCE_FRACTION
+            f_low, f_high = self._options.force_fraction
             drive = (force - f_low) / (f_high - f_low)
         elif spec.gain_rule == "complexity":
             drive = complexity
@@ -283,20 +434,36 @@ class EcgPlanner:
     #: Beat-to-beat variability of the R-R interval (SD as a fraction of the mean).
     RR_VARIABILITY = 0.04
 
-    def __init__(self, fs_hz: float, seed: int) -> None:
+    def __init__(self, fs_hz: float, seed: int, beat_variation: float = 0.0) -> None:
         self._rng = np.random.default_rng([seed, 102])
+        self._beat_rng = np.random.default_rng([seed, 114])
+        self._beat_variation = beat_variation
         self._fs = fs_hz
         self.heart_rate_bpm = float(self._rng.uniform(60.0, 80.0))
         # QRS width [lit] 20-60 ms; one value per person.
         self.qrs_width_s = float(self._rng.uniform(0.025, 0.055))
         self._rr = 60.0 / self.heart_rate_bpm * fs_hz
         self.r_peaks: list[float] = [float(self._rng.uniform(0.0, self._rr))]
+        #: Each beat's R amplitude relative to the channel's (1 without beat-to-beat variation).
+        self.beat_factors: list[float] = [self._beat_factor()]
 
-    def between(self, start: float, stop: float) -> list[float]:
-        """R-peak sample indices in ``[start, stop)``."""
+    def _beat_factor(self) -> float:
+        u = float(self._beat_rng.uniform(-1.0, 1.0))
+        return 1.0 + self._beat_variation * u if self._beat_variation else 1.0
+
+    def _span(self, start: float, stop: float) -> tuple[int, int]:
         while self.r_peaks[-1] < stop:
             factor = 1.0 + self.RR_VARIABILITY * float(self._rng.standard_normal())
             self.r_peaks.append(self.r_peaks[-1] + self._rr * float(np.clip(factor, 0.8, 1.2)))
-        first = bisect.bisect_left(self.r_peaks, start)
-        last = bisect.bisect_left(self.r_peaks, stop)
+            self.beat_factors.append(self._beat_factor())
+        return bisect.bisect_left(self.r_peaks, start), bisect.bisect_left(self.r_peaks, stop)
+
+    def between(self, start: float, stop: float) -> list[float]:
+        """R-peak sample indices in ``[start, stop)``."""
+        first, last = self._span(start, stop)
         return self.r_peaks[first:last]
+
+    def factors_between(self, start: float, stop: float) -> list[float]:
+        """The relative R amplitudes of the beats :meth:`between` returns."""
+        first, last = self._span(start, stop)
+        return self.beat_factors[first:last]

@@ -21,8 +21,11 @@ __all__ = [
     "add_trapezoid",
     "baseline_sos",
     "beta_sos",
+    "burst_shape",
     "carrier_sos",
+    "fluctuation_factor",
     "mains_uv",
+    "slow_sines",
 ]
 
 # EMG carrier: a 2nd-order high-pass at 60 Hz and a 2nd-order low-pass at 150 Hz put the power
@@ -99,10 +102,70 @@ class ShapedNoise:
         return shaped * self._scale
 
 
+def burst_shape(n: np.ndarray, burst: Burst, shift: float = 0.0) -> np.ndarray:
+    """The unit-plateau envelope of a burst at sample indices ``n``.
+
+    Parameters
+    ----------
+    n : numpy.ndarray
+        Sample indices (float64).
+    burst : Burst
+        The trapezoid, in samples; half-cosine ramps when ``burst.cosine``.
+    shift : float
+        Delay in samples (the mirror lag).
+
+    Returns
+    -------
+    numpy.ndarray
+        0 before the start and after the stop, 1 on the plateau.
+    """
+    start = burst.start + shift
+    stop = burst.stop + shift
+    knots = [start, start + burst.ramp_up, stop - burst.ramp_down, stop]
+    linear = np.interp(n, knots, [0.0, 1.0, 1.0, 0.0], 0.0, 0.0)
+    if not burst.cosine:
+        return linear
+    # On each ramp the linear fraction u becomes 0.5 - 0.5 cos(pi u): smooth at both ends.
+    return 0.5 - 0.5 * np.cos(np.pi * linear)
+
+
+def fluctuation_factor(
+    n: np.ndarray, fs_hz: float, terms: tuple[tuple[float, float, float], ...], shift: float
+) -> np.ndarray:
+    """Slow amplitude fluctuation of a contraction, 1 + sum of depth x sin terms.
+
+    Parameters
+    ----------
+    n : numpy.ndarray
+        Sample indices (float64).
+    fs_hz : float
+        Sampling rate.
+    terms : tuple of (float, float, float)
+        (frequency Hz, depth, phase rad); the depths add up to the largest deviation from 1.
+    shift : float
+        Delay in samples (a mirror follows its active side's fluctuation at its lag).
+
+    Returns
+    -------
+    numpy.ndarray
+        The factor (mean about 1).
+    """
+    # As slow_sines' (amplitude, frequency, phase) rows, for one channel.
+    rows = np.array([[[depth], [frequency_hz], [phase]] for frequency_hz, depth, phase in terms])
+    return 1.0 + slow_sines(n - shift, fs_hz, rows)[:, 0]
+
+
 def add_trapezoid(
-    out: np.ndarray, first: int, burst: Burst, amplitude_uv: float, shift: float
+    out: np.ndarray,
+    first: int,
+    burst: Burst,
+    amplitude_uv: float,
+    shift: float,
+    *,
+    fluctuation: tuple[tuple[float, float, float], ...] = (),
+    fs_hz: float = 1.0,
 ) -> None:
-    """Add one trapezoid envelope into ``out`` in place.
+    """Add one burst's envelope into ``out`` in place.
 
     Parameters
     ----------
@@ -116,6 +179,10 @@ def add_trapezoid(
         Plateau height.
     shift : float
         Delay in samples (the mirror lag; 0 for the active side).
+    fluctuation : tuple of (float, float, float)
+        Slow amplitude fluctuation terms (:func:`fluctuation_factor`), delayed by ``shift``.
+    fs_hz : float
+        Sampling rate (needed with ``fluctuation``).
     """
     start = burst.start + shift
     stop = burst.stop + shift
@@ -124,8 +191,39 @@ def add_trapezoid(
     if hi <= lo:
         return
     n = np.arange(first + lo, first + hi, dtype=np.float64)
-    knots = [start, start + burst.ramp_up, stop - burst.ramp_down, stop]
-    out[lo:hi] += np.interp(n, knots, [0.0, amplitude_uv, amplitude_uv, 0.0], 0.0, 0.0)
+    if not burst.cosine and not fluctuation:
+        # The original linear trapezoid, computed exactly as it always was (the clean signal).
+        knots = [start, start + burst.ramp_up, stop - burst.ramp_down, stop]
+        out[lo:hi] += np.interp(n, knots, [0.0, amplitude_uv, amplitude_uv, 0.0], 0.0, 0.0)
+        return
+    shape = burst_shape(n, burst, shift) * amplitude_uv
+    if fluctuation:
+        shape *= fluctuation_factor(n, fs_hz, fluctuation, shift)
+    out[lo:hi] += shape
+
+
+def slow_sines(n: np.ndarray, fs_hz: float, terms: np.ndarray) -> np.ndarray:
+    """Sums of slow sinusoids per channel: electrode drift, noise-floor wander.
+
+    Parameters
+    ----------
+    n : numpy.ndarray
+        Sample indices (float64), (n_samples,).
+    fs_hz : float
+        Sampling rate.
+    terms : numpy.ndarray
+        (n_terms, 3, n_channels): amplitude, frequency (Hz) and phase (rad) of each term.
+
+    Returns
+    -------
+    numpy.ndarray
+        (n_samples, n_channels).
+    """
+    t_s = (n / fs_hz)[:, None]
+    out = np.zeros((n.shape[0], terms.shape[2]))
+    for amplitude, frequency_hz, phase in terms:
+        out += amplitude[None, :] * np.sin(2.0 * np.pi * frequency_hz[None, :] * t_s + phase)
+    return out
 
 
 def mains_uv(
@@ -195,6 +293,7 @@ def add_ecg(
     *,
     qrs_width_s: float,
     amplitude_uv: np.ndarray,
+    beat_factors: list[float] | None = None,
 ) -> None:
     """Add heart beats into ``out`` (n_samples, n_channels) in place.
 
@@ -212,15 +311,18 @@ def add_ecg(
         QRS duration.
     amplitude_uv : numpy.ndarray
         Signed R amplitude per channel (the two arms see the heart with opposite polarity).
+    beat_factors : list of float | None
+        Each beat's amplitude relative to ``amplitude_uv`` (beat-to-beat variation); None: 1.
     """
     reach = ECG_REACH_S * fs_hz
-    for peak in r_peaks:
+    factors = beat_factors if beat_factors is not None else [1.0] * len(r_peaks)
+    for peak, factor in zip(r_peaks, factors, strict=True):
         lo = max(0, math.floor(peak - reach) - first)
         hi = min(out.shape[0], math.ceil(peak + reach) - first)
         if hi <= lo:
             continue
         t_s = (np.arange(first + lo, first + hi) - peak) / fs_hz
-        out[lo:hi] += _ecg_shape(t_s, qrs_width_s)[:, None] * amplitude_uv[None, :]
+        out[lo:hi] += _ecg_shape(t_s, qrs_width_s)[:, None] * (amplitude_uv * factor)[None, :]
 
 
 def add_motion(out: np.ndarray, first: int, fs_hz: float, bump: ArtefactInterval) -> None:

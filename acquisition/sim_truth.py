@@ -7,10 +7,11 @@ Times are kept as (fractional) sample indices so the model is exact at any sampl
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ArtefactInterval", "Burst", "Cue", "TrialTruth", "seconds"]
+__all__ = ["Activity", "ArtefactInterval", "Burst", "Cue", "TrialTruth", "seconds"]
 
 #: JSON times are rounded to a microsecond: far below one sample, and readable.
 _DECIMALS = 6
@@ -50,12 +51,15 @@ class Burst:
         Length of the plateau.
     ramp_down : float
         Length of the falling ramp; the offset is where it reaches baseline again.
+    cosine : bool
+        Half-cosine ramps (the amplitude leaves zero smoothly) instead of linear ones.
     """
 
     start: float
     ramp_up: float
     hold: float
     ramp_down: float
+    cosine: bool = False
 
     @property
     def stop(self) -> float:
@@ -119,6 +123,43 @@ class ArtefactInterval:
 
 
 @dataclass(frozen=True)
+class Activity:
+    """Muscle activity that is neither the voluntary movement nor its mirror.
+
+    Attributes
+    ----------
+    kind : str
+        "posture" (passive side, starting 0.5-0.9 s after the active onset), "tonic_before"
+        (passive side, already on before the active onset), "late_burst" (passive side, just
+        after the active offset) or "twitch" (20-50 ms, either side, anywhere).
+    channel : int
+        Channel index.
+    label : str
+        Its label.
+    burst : Burst
+        Its envelope shape, in samples.
+    amplitude_uv : float
+        Plateau (or peak, for a twitch) RMS amplitude.
+    """
+
+    kind: str
+    channel: int
+    label: str
+    burst: Burst
+    amplitude_uv: float
+
+    def to_dict(self, t0: float, fs_hz: float) -> dict[str, Any]:
+        """Describe the activity in seconds of the EMG time base."""
+        return {
+            "kind": self.kind,
+            "channel": self.label,
+            "t_start": seconds(self.burst.start, t0, fs_hz),
+            "t_end": seconds(self.burst.stop, t0, fs_hz),
+            "amplitude_uv": round(self.amplitude_uv, 3),
+        }
+
+
+@dataclass(frozen=True)
 class Cue:
     """A cue-screen marker: move one side of a pair, or rest.
 
@@ -129,7 +170,7 @@ class Cue:
     trial : int
         Trial number (1-based).
     cue : str
-        "left", "right" or "rest".
+        "left", "right" or "rest" (what the marker says: now and then not the side that moved).
     pair : str
         The pair to move (also kept on rest cues, though the marker leaves it out).
     task : str
@@ -213,6 +254,32 @@ class TrialTruth:
         Artefacts that start inside the span.
     fs_hz : float
         Sampling rate, to convert samples to seconds.
+    mirror_bursts : tuple of Burst
+        The mirror's own envelope shapes, one per active burst, *before* the lag is added (the
+        clean signal: the active bursts themselves); empty without a mirror.
+    crosstalk_gain : float
+        Share of the active side's raw waveform that leaks, at zero lag, into the passive
+        channel during the span (0: none).
+    activity : tuple of Activity
+        Posture, tonic, late and twitch activity inside or near the span, any pair.
+    cue_side : str
+        The side the movement cue named ("" when the session had no cue stream).
+    fluctuation : tuple of (float, float, float)
+        Slow amplitude fluctuation of the contraction: (frequency Hz, depth, phase rad) terms;
+        the mirror follows it at its lag. Empty: a steady plateau.
+    graded : bool
+        A graded-force trial (slow ramps).
+    realism : str
+        "clean" or "real".
+    ecg_r_uv : tuple of float
+        R-peak amplitude on the active and the mirror channel (0 without ECG).
+    drift_uv : tuple of float
+        Peak electrode drift on the active and the mirror channel.
+    burst_ratios : tuple of float
+        The true mirror ratio of each active burst (see :meth:`to_dict`); filled by the
+        simulator.
+    true_ratio : float
+        The true mirror ratio over the whole active window.
     """
 
     trial: int
@@ -241,6 +308,36 @@ class TrialTruth:
     span_stop: int
     artefacts: tuple[ArtefactInterval, ...]
     fs_hz: float
+    mirror_bursts: tuple[Burst, ...] = ()
+    crosstalk_gain: float = 0.0
+    activity: tuple[Activity, ...] = ()
+    cue_side: str = ""
+    fluctuation: tuple[tuple[float, float, float], ...] = ()
+    graded: bool = False
+    realism: str = "clean"
+    ecg_r_uv: tuple[float, float] = (0.0, 0.0)
+    drift_uv: tuple[float, float] = (0.0, 0.0)
+    burst_ratios: tuple[float, ...] = ()
+    true_ratio: float = 0.0
+
+    @property
+    def cue_correct(self) -> bool:
+        """Whether the cue named the side that moved (True without a cue stream)."""
+        return self.cue_side in ("", self.active_side)
+
+    @property
+    def mirror_onset_index(self) -> float:
+        """Where the mirror's noise-free amplitude leaves zero (samples); NaN without mirror."""
+        if not self.mirror:
+            return math.nan
+        return self.mirror_bursts[0].start + self.mirror_lag_samples
+
+    @property
+    def mirror_offset_index(self) -> float:
+        """Where the mirror's amplitude is back at zero (samples); NaN without mirror."""
+        if not self.mirror:
+            return math.nan
+        return self.mirror_bursts[-1].stop + self.mirror_lag_samples
 
     @property
     def onset_index(self) -> float:
@@ -264,6 +361,15 @@ class TrialTruth:
 
     def to_dict(self, t0: float = 0.0) -> dict[str, Any]:
         """Describe the trial as the ``<name>-Truth`` marker does.
+
+        Definitions (the scorer uses them as written): a side's true onset is the first sample
+        where its noise-free amplitude exceeds zero (ramps start from zero, smoothly where they
+        are half-cosine), the same rule on both sides; its offset is where it is back at zero.
+        The true lag is the mirror's onset minus the active onset. The true ratio is the ratio
+        of ../shared/DOMAIN.md 9 on the noise-free envelopes: the mean over the true active
+        window (onset to offset of the active burst, or of the whole trial for ``true_ratio``)
+        of the mirror's amplitude over the mean of the active amplitude. Crosstalk, posture and
+        twitches are not mirror activity and are not in it.
 
         Parameters
         ----------
@@ -303,16 +409,37 @@ class TrialTruth:
             "mirror": self.mirror,
             "mirror_gain": round(self.mirror_gain, 5),
             "mirror_lag_ms": round(self.mirror_lag_ms, 3) if self.mirror else None,
-            "mirror_onset_t": t(self.onset_index + lag) if self.mirror else None,
-            "mirror_offset_t": t(self.offset_index + lag) if self.mirror else None,
+            "mirror_onset_t": t(self.mirror_onset_index) if self.mirror else None,
+            "mirror_offset_t": t(self.mirror_offset_index) if self.mirror else None,
             "mirror_bursts": (
-                [[t(b.start + lag), t(b.stop + lag)] for b in self.bursts] if self.mirror else []
+                [[t(b.start + lag), t(b.stop + lag)] for b in self.mirror_bursts]
+                if self.mirror
+                else []
             ),
             "mirror_amplitude_uv": round(self.mirror_amplitude_uv, 3),
             "baseline_uv": round(self.baseline_uv, 3),
             "layer": self.layer,
             "span_t": [t(self.span_start), t(self.span_stop)],
             "artefacts": [a.to_dict(t0, fs) for a in self.artefacts],
+            "realism": self.realism,
+            "cue_side": self.cue_side or None,
+            "cue_correct": self.cue_correct,
+            "graded": self.graded,
+            "burst_rise_ms": [round(1000.0 * b.ramp_up / fs, 3) for b in self.bursts],
+            "mirror_burst_rise_ms": [round(1000.0 * b.ramp_up / fs, 3) for b in self.mirror_bursts]
+            if self.mirror
+            else [],
+            "mirror_burst_ms": [
+                round(1000.0 * (b.stop - b.start) / fs, 3) for b in self.mirror_bursts
+            ]
+            if self.mirror
+            else [],
+            "burst_ratios": [round(r, 5) for r in self.burst_ratios],
+            "true_ratio": round(self.true_ratio, 5),
+            "crosstalk_gain": round(self.crosstalk_gain, 5),
+            "activity": [a.to_dict(t0, fs) for a in self.activity],
+            "ecg_r_uv": [round(v, 3) for v in self.ecg_r_uv],
+            "drift_uv": [round(v, 3) for v in self.drift_uv],
         }
 
     def to_json(self, t0: float = 0.0) -> str:

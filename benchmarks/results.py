@@ -25,7 +25,8 @@ class Result:
     unit : str
         Its unit.
     goal : str
-        The goal it is held against, e.g. ``">= 100"``; empty when there is none.
+        The goal it is held against, e.g. ``">= 100"``, or ``"+- 10"`` for a signed figure
+        whose size must stay within 10; empty when there is none.
     note : str
         Conditions or the reason a figure is missing.
     """
@@ -48,6 +49,7 @@ class Result:
             "<=": self.value <= limit,
             "<": self.value < limit,
             ">": self.value > limit,
+            "+-": abs(self.value) <= limit,
         }[op]
 
     def as_dict(self) -> dict[str, Any]:

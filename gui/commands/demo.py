@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 
 from gui.commands import positive_seconds
-from gui.commands.simulate import PRESET_NAMES
+from gui.commands.simulate import PRESET_NAMES, REALISM_NAMES
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -23,6 +23,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--duration", type=positive_seconds, metavar="S", help="stop after this many seconds"
     )
     parser.add_argument("--seed", type=int, default=0, help="the patient's random seed")
+    parser.add_argument(
+        "--realism",
+        choices=REALISM_NAMES,
+        default="clean",
+        help="clean: the kind signal; real: as real electrodes record it (default %(default)s)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,7 +50,12 @@ def run(args: argparse.Namespace) -> int:
     # The patient rests well past the calibration, since the monitor joins a moment later.
     rest_s = config.calibration.rest_s + 4.0
     patient = SimulatedPatient(
-        args.preset, fs_hz=2000.0, n_pairs=1, seed=args.seed, initial_rest_s=rest_s
+        args.preset,
+        fs_hz=2000.0,
+        n_pairs=1,
+        seed=args.seed,
+        initial_rest_s=rest_s,
+        realism=args.realism,
     )
     streams = SimulatorStreams(patient, name=name, source_id=source_id)
     sys.stdout.write(

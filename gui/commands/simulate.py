@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 #: Kept in step with acquisition.simulator (FS_RANGE_HZ, MAX_PAIRS, PRESETS) by a test; not
 #: imported from there because that would load numpy and scipy just to build --help.
-PRESET_NAMES = ("physiological", "congenital", "stroke", "demanding", "artefacts")
+PRESET_NAMES = ("physiological", "congenital", "stroke", "demanding", "artefacts", "clinic")
+REALISM_NAMES = ("clean", "real")
 FS_RANGE_HZ = (500.0, 10000.0)
 MAX_PAIRS = 64
 #: After --duration, the outlets stay open this long so consumers can fetch the last chunk.
@@ -83,6 +84,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="stream time per real time; time stamps stay exact (default 1)",
     )
     parser.add_argument(
+        "--realism",
+        choices=REALISM_NAMES,
+        default="clean",
+        help="clean: the kind signal; real: ECG by muscle, drift, unequal and wandering noise "
+        "floors, graded contractions, mirrors with their own shape (default %(default)s)",
+    )
+    parser.add_argument(
+        "--no-cues",
+        action="store_true",
+        help="a session without a cue stream (the detector must find the active side itself)",
+    )
+    parser.add_argument(
         "--initial-rest",
         type=bounded_number(float, 0.0, None),
         default=6.0,
@@ -135,13 +148,18 @@ def _banner(streams: SimulatorStreams, args: argparse.Namespace) -> str:
     until = f"{args.duration:g} s of stream time" if args.duration else "until Ctrl-C"
     return "\n".join(
         (
-            f"MirrorScope simulator: preset {p.spec.name} ({layer}), seed {p.seed}; LSL {scope}",
+            (
+                f"MirrorScope simulator: preset {p.spec.name} ({layer}, {p.options.realism}), "
+                f"seed {p.seed}; LSL {scope}"
+            ),
             f"  {p.spec.description}",
             (
                 f"  EMG    {streams.name}: {p.fs_hz:g} Hz, {p.n_channels} channels ({labels}), "
                 f"float32 microvolts, source_id {streams.source_id}"
             ),
-            f"  cues   {streams.cues_name}: markers like {_CUE_EXAMPLE}",
+            f"  cues   {streams.cues_name}: markers like {_CUE_EXAMPLE}"
+            if p.has_cue_stream
+            else "  cues   none (--no-cues)",
             f"  truth  {streams.truth_name}: one JSON per finished trial",
             f"  mains {p.mains_hz} Hz, speed {args.speed:g}x, {until}",
         )
@@ -171,8 +189,10 @@ def run(args: argparse.Namespace) -> int:
     int
         0 after a clean stop.
     """
+    import dataclasses
+
     from acquisition.sim_outlet import FaultPlan, SimulatorStreams
-    from acquisition.simulator import SimulatedPatient
+    from acquisition.simulator import SimulatedPatient, options_for
 
     faults = FaultPlan(
         jitter_ms=args.jitter_ms,
@@ -189,6 +209,9 @@ def run(args: argparse.Namespace) -> int:
         mains_hz=args.mains,
         seed=args.seed,
         initial_rest_s=args.initial_rest,
+        options=dataclasses.replace(
+            options_for(args.preset, args.realism), cue_stream=not args.no_cues
+        ),
     )
     streams = SimulatorStreams(
         patient,
