@@ -473,14 +473,15 @@ def check_window(
     first = _first_platform(spec)
     env["QT_DEBUG_PLUGINS"] = "1"
     opened, stderr, returncode, imported = _run_child(env, timeout_s)
-    if not problems and opened is not None:
+    if opened is not None:
+        # Qt itself opened the platform: that outweighs a socket this module could not reach.
         return WindowCheck(True, platform=opened)
     if returncode is None and not imported:
         cause = f"PyQt6 did not import within {IMPORT_TIMEOUT_S:g} s"
     elif returncode is None:
         cause = f"{_display_name(first, env)} did not answer within {timeout_s:g} s"
     else:
-        cause = "" if opened is not None else diagnose(stderr, env, returncode, spec)
+        cause = diagnose(stderr, env, returncode, spec)
     if problems:
         # The display's problem was known before the child ran; the child can only add a plugin
         # that cannot load (its "could not connect" repeats the display's problem).

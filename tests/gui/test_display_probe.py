@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from live_helpers import unused_x_display
 from PyQt6 import QtCore
 
 from gui.display_probe import (
@@ -84,16 +85,6 @@ def _env(**changes: str) -> dict[str, str]:
     }
     env.update(changes)
     return env
-
-
-def unused_x_display() -> str:
-    """An X display name no server uses (no socket, no lock file)."""
-    for number in range(150, 400):
-        if not any(
-            Path(p).exists() for p in (f"/tmp/.X11-unix/X{number}", f"/tmp/.X{number}-lock")
-        ):
-            return f":{number}"
-    raise RuntimeError("no free X display number")
 
 
 def _xcb_libraries_present() -> bool:

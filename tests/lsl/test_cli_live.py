@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from live_helpers import unique
+from live_helpers import unique, unused_x_display
 
 from acquisition.sim_outlet import SimulatorStreams
 from acquisition.simulator import SimulatedPatient
@@ -133,17 +133,8 @@ DEMO_S = "10"
 NO_DISPLAY = {"QT_QPA_PLATFORM": None, "WAYLAND_DISPLAY": None, "XDG_SESSION_TYPE": None}
 
 
-def _unused_x_display() -> str:
-    for number in range(150, 400):
-        if not any(
-            Path(p).exists() for p in (f"/tmp/.X11-unix/X{number}", f"/tmp/.X{number}-lock")
-        ):
-            return f":{number}"
-    raise RuntimeError("no free X display number")
-
-
 def test_demo_with_a_display_that_does_not_exist_falls_back_to_the_terminal():
-    display = _unused_x_display()
+    display = unused_x_display()
     result = _mirrorscope(
         "demo", "--duration", DEMO_S, env_changes={**NO_DISPLAY, "DISPLAY": display}
     )
