@@ -7,11 +7,13 @@ Run on a display (or a virtual one)::
 
 It starts a simulated congenital patient (two pairs) and a live monitor, opens both windows,
 waits for a mirror movement that the biofeedback bar shows over the limit, and saves
-``docs/experimenter.png`` and ``docs/biofeedback.png``.
+``docs/experimenter.png`` and ``docs/biofeedback.png`` (``--out DIR``: in DIR instead). Without a
+window (no display, or Qt's platform plugin cannot load) it says why in one line and exits 2.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
@@ -32,6 +34,7 @@ from acquisition.simulator import SimulatedPatient  # noqa: E402
 from detection.config import load_config, parse_config, to_dict  # noqa: E402
 from gui.app import ensure_app  # noqa: E402
 from gui.commands.monitor import _WindowRecording  # noqa: E402
+from gui.display_probe import need_window, use_platform, window_check  # noqa: E402
 from gui.experimenter import ExperimenterWindow  # noqa: E402
 from gui.settings import Settings  # noqa: E402
 
@@ -40,9 +43,17 @@ SPEED = 1.0
 TIMEOUT_S = 120.0
 
 
-def main() -> int:
-    """Take both screenshots; 0 on success."""
+def main(argv: list[str] | None = None) -> int:
+    """Take both screenshots; 0 on success, 2 without a window."""
+    parser = argparse.ArgumentParser(description="Screenshots of both windows.")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs", help="folder for the PNGs")
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    problem = need_window("docs/make_screenshots.py", "run it under xvfb-run (see its docstring)")
+    if problem is not None:
+        sys.stderr.write(problem + "\n")
+        return 2
+    use_platform(window_check())
     app = ensure_app()
     name = f"Screenshot-{uuid.uuid4().hex[:6]}"
     patient = SimulatedPatient("congenital", n_pairs=2, seed=11, initial_rest_s=7.0)
@@ -71,7 +82,7 @@ def main() -> int:
             window.show()
             window.show_biofeedback()
             window.biofeedback.resize(1000, 700)
-            shots = _wait_and_grab(app, window)
+            shots = _wait_and_grab(app, window, args.out)
         finally:
             window.close()
             monitor.stop()
@@ -85,7 +96,9 @@ def main() -> int:
     return 0
 
 
-def _wait_and_grab(app: QtWidgets.QApplication, window: ExperimenterWindow) -> dict | None:
+def _wait_and_grab(
+    app: QtWidgets.QApplication, window: ExperimenterWindow, out: Path
+) -> dict | None:
     """Wait for a bar over the limit with a few trials in; grab both windows then."""
     deadline = time.monotonic() + TIMEOUT_S
     while time.monotonic() < deadline:
@@ -95,8 +108,8 @@ def _wait_and_grab(app: QtWidgets.QApplication, window: ExperimenterWindow) -> d
         over = [b for b in bars.values() if b.feedback is not None and b.feedback.over]
         if over and window.trials.rowCount() >= 3 and window.traces.t_now is not None:
             return {
-                ROOT / "docs" / "experimenter.png": window.grab(),
-                ROOT / "docs" / "biofeedback.png": window.biofeedback.grab(),
+                out / "experimenter.png": window.grab(),
+                out / "biofeedback.png": window.biofeedback.grab(),
             }
     return None
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,6 +14,7 @@ if TYPE_CHECKING:
     from acquisition.runner import LiveMonitor
     from detection.calibration import Calibration
     from detection.config import Config
+    from gui.display_probe import WindowCheck
 
 #: The config used when --config is not given.
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "default.toml"
@@ -39,13 +39,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def display_available() -> bool:
-    """Whether a window can be shown (a display server, and not Qt's offscreen platform)."""
-    if os.environ.get("QT_QPA_PLATFORM", "") in ("offscreen", "minimal"):
-        return False
-    if sys.platform.startswith("linux"):
-        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    return True
+def display_available() -> WindowCheck:
+    """Whether a window can be shown, and why not (asked of a child process once per run)."""
+    from gui.display_probe import window_check
+
+    return window_check()
+
+
+def _window_or_why(args: argparse.Namespace) -> WindowCheck | None:
+    """The window check (None with --headless); a window that can open gets Qt's platform."""
+    if args.headless:
+        return None
+    check = display_available()
+    if check.can_open:
+        from gui.display_probe import use_platform
+
+        use_platform(check)
+    return check
 
 
 def load_settings(args: argparse.Namespace) -> tuple[Config, Calibration | None]:
@@ -101,9 +111,9 @@ def run_session(monitor: LiveMonitor, args: argparse.Namespace, *, can_record: b
     can_record : bool
         Offer the window's Record button (off while ``--record`` already records).
     """
-    windowed = not args.headless and display_available()
+    check = _window_or_why(args)
     try:
-        if windowed:
+        if check is not None and check.can_open:
             from gui.app import run_window
 
             def record(path: Path) -> _WindowRecording:
@@ -117,8 +127,8 @@ def run_session(monitor: LiveMonitor, args: argparse.Namespace, *, can_record: b
             )
         from gui.terminal import TerminalView
 
-        if not args.headless:
-            sys.stdout.write("no display available: showing the terminal view instead\n")
+        if check is not None:
+            sys.stdout.write(f"{check.message}: showing the terminal view instead\n")
         TerminalView(monitor).run(args.duration)
     finally:
         monitor.stop()
@@ -163,7 +173,8 @@ def run(args: argparse.Namespace) -> int:
     """Monitor until --duration, Ctrl-C or the window is closed."""
     config, calibration = load_settings(args)
     prepare_signal_core()
-    windowed = not args.headless and display_available()
+    check = _window_or_why(args)
+    windowed = check is not None and check.can_open
     sys.stdout.write(f"looking for stream {config.stream.name!r} ...\n")
     sys.stdout.flush()
     recording = None

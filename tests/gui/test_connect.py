@@ -112,8 +112,10 @@ def test_monitor_command_opens_the_window_when_a_display_exists(monkeypatch, tmp
     import gui.app
     from gui import cli
     from gui.commands import monitor as monitor_command
+    from gui.display_probe import WindowCheck
 
-    monkeypatch.setattr(monitor_command, "display_available", lambda: True)
+    # Offscreen Qt stands in for a display (the probe says offscreen shows no window).
+    monkeypatch.setattr(monitor_command, "display_available", lambda: WindowCheck(True))
     shown = []
     real = gui.app.run_window
 

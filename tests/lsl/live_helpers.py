@@ -24,6 +24,15 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
+def unused_x_display() -> str:
+    """An X display name no server uses (no socket, no lock file)."""
+    for number in range(150, 400):
+        paths = (f"/tmp/.X11-unix/X{number}", f"/tmp/.X{number}-lock")
+        if not any(Path(p).exists() for p in paths):
+            return f":{number}"
+    raise RuntimeError("no free X display number")
+
+
 @dataclass
 class Session:
     """A simulator and a monitor that watches it."""

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from live_helpers import unique
+from live_helpers import unique, unused_x_display
 
 from acquisition.sim_outlet import SimulatorStreams
 from acquisition.simulator import SimulatedPatient
@@ -18,9 +18,16 @@ pytestmark = pytest.mark.lsl
 ROOT = Path(__file__).parents[2]
 
 
-def _mirrorscope(*args: str, timeout_s: float = 90) -> subprocess.CompletedProcess[str]:
+def _mirrorscope(
+    *args: str, timeout_s: float = 90, env_changes: dict[str, str | None] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``mirrorscope``; ``env_changes`` sets variables (None: removes them)."""
     env = dict(os.environ, LSLAPICFG=str(ROOT / "acquisition" / "lsl_local.cfg"))
     env.pop("DISPLAY", None)
+    for key, value in (env_changes or {}).items():
+        env.pop(key, None)
+        if value is not None:
+            env[key] = value
     return subprocess.run(
         [sys.executable, "-m", "gui.cli", *args],
         capture_output=True,
@@ -113,9 +120,49 @@ def test_monitor_rejects_bad_arguments_in_one_line(args):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_demo_without_a_display_falls_back_to_the_terminal():
-    result = _mirrorscope("demo", "--duration", "8")
+def _no_window_line(stdout: str) -> str:
+    lines = [line for line in stdout.splitlines() if line.startswith("no window: ")]
+    assert len(lines) == 1, stdout
+    assert lines[0].endswith(": showing the terminal view instead")
+    return lines[0]
+
+
+#: Long enough for the 5 s calibration and the first movements after it (the simulated patient
+#: rests 9 s from its start, and the monitor joins a few seconds in).
+DEMO_S = "10"
+NO_DISPLAY = {"QT_QPA_PLATFORM": None, "WAYLAND_DISPLAY": None, "XDG_SESSION_TYPE": None}
+
+
+def test_demo_with_a_display_that_does_not_exist_falls_back_to_the_terminal():
+    display = unused_x_display()
+    result = _mirrorscope(
+        "demo", "--duration", DEMO_S, env_changes={**NO_DISPLAY, "DISPLAY": display}
+    )
     assert result.returncode == 0, result.stderr
-    assert "no display available: showing the terminal view instead" in result.stdout
+    line = _no_window_line(result.stdout)
+    assert line.startswith(f"no window: the X display '{display}' does not answer")
     assert "calibrated" in result.stdout
+    assert "trial  FDI" in result.stdout
     assert "session summary" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_demo_with_a_platform_plugin_that_cannot_load_falls_back_to_the_terminal(tmp_path):
+    # An empty QT_QPA_PLATFORM_PLUGIN_PATH alone does not stop Qt on a machine with the
+    # libraries: Qt falls back on its own plugin folder. A platform in neither folder (directfb,
+    # which PyQt6's wheels do not carry) is a plugin that really cannot load, on any machine.
+    empty = tmp_path / "plugins"
+    empty.mkdir()
+    changes = {
+        **NO_DISPLAY,
+        "QT_QPA_PLATFORM_PLUGIN_PATH": str(empty),
+        "QT_QPA_PLATFORM": "directfb",
+    }
+    result = _mirrorscope("demo", "--duration", DEMO_S, env_changes=changes)
+    assert result.returncode == 0, result.stderr
+    line = _no_window_line(result.stdout)
+    assert line.startswith(
+        f"no window: Qt's platform plugin 'directfb' could not be loaded: it is not in '{empty}'"
+    )
+    assert "trial  FDI" in result.stdout
+    assert "Traceback" not in result.stderr
