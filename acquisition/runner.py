@@ -20,7 +20,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +32,7 @@ from pylsl.util import LostError
 from pylsl.util import TimeoutError as LslTimeoutError
 
 from acquisition.display import DisplayBuffer
+from acquisition.feed import ChunkFeeder
 from acquisition.outlets import EnvelopeOutlet, EventOutlet
 from acquisition.streams import (
     ChannelSelection,
@@ -41,12 +42,10 @@ from acquisition.streams import (
     find_stream,
     select_channels,
 )
-from acquisition.timestamps import TimestampCleaner
-from detection import events
 from detection.calibration import Calibration
 from detection.config import Config
-from detection.events import Event
-from detection.pipeline import Pipeline
+from detection.events import Event, State, StatusState
+from detection.pipeline import ChunkResult, Pipeline
 
 __all__ = ["LiveMonitor", "StreamHealth"]
 
@@ -64,9 +63,6 @@ REOPEN_AFTER_S = 4.0
 REOPEN_QUERY_S = 0.3
 #: The background resolver forgets an outlet that has not answered for this long (s).
 SOURCE_FORGET_S = 2.0
-#: This many timestamp jumps within one second of samples: the stream does not run at its
-#: nominal rate (a different stream took its source_id), and is refused.
-JUMPS_PER_SECOND_LIMIT = 5
 #: While data are held for want of an answer, ask again this often (s) ...
 HELD_RETRY_S = 0.2
 #: ... and read them anyway after this long without one (s).
@@ -145,10 +141,35 @@ class LiveMonitor:
         self._lock = threading.Lock()
         self._chunk_ms: deque[float] = deque(maxlen=500)
         self._rate_window: deque[tuple[float, int]] = deque(maxlen=200)
-        self._health_counts = {"samples": 0, "gaps": 0, "gap_total_s": 0.0}
-        self._last_timestamp = float("nan")
         self._lost = False
         self.flagged: set[str] = set()
+        # What start() finds and opens (None or empty until then).
+        self.summary: StreamSummary | None = None
+        self.selection: ChannelSelection | None = None
+        self.fs_hz = math.nan
+        self.pipeline: Pipeline | None = None
+        self.labels: tuple[str, ...] = ()
+        self.pair_names: list[str] = []
+        self.display: DisplayBuffer | None = None
+        self._feeder: ChunkFeeder | None = None
+        self._inlet: pylsl.StreamInlet | None = None
+        self._pull_n = 0
+        self._buffer = np.zeros((0, 0))
+        self._events_out: EventOutlet | None = None
+        self._envelope_out: EnvelopeOutlet | None = None
+        self._source_resolver: pylsl.ContinuousResolver | None = None
+        self._cue_inlet: pylsl.StreamInlet | None = None
+        self._cue_resolver: pylsl.ContinuousResolver | None = None
+        # Stream identity: when data last came, when a fresh inlet was last tried, an outlet
+        # refused for its format, whether liblsl gave up on the inlet, data held until the
+        # sender is known.
+        self._last_data_wall = 0.0
+        self._last_reopen = 0.0
+        self._refused_uid: str | None = None
+        self._inlet_dead = False
+        self._refusing = False
+        self._held: list[tuple[np.ndarray, np.ndarray]] = []
+        self._held_since = 0.0
 
     # ---- set-up ----------------------------------------------------------------------------
 
@@ -177,21 +198,20 @@ class LiveMonitor:
         )
         self.labels = self.selection.labels
         self.pair_names = [name for name, _, _ in self.pipeline.pairs]
-        self._cleaner = TimestampCleaner(
-            self.fs_hz,
-            dejitter=cfg.acquisition.dejitter,
-            gap_tolerance_s=cfg.acquisition.gap_tolerance_s,
+        self._feeder = ChunkFeeder(
+            self.pipeline,
+            self.selection.columns,
+            self.selection.scale_to_uv,
+            cfg.acquisition,
+            stream=self.summary.name,
+            sink=self,
         )
         dtype = _LSL_DTYPES[self.summary.channel_format]
         self._pull_n = max(1, round(MAX_PULL_S * self.fs_hz))
         self._buffer = np.zeros((self._pull_n, self.summary.channel_count), dtype=dtype)
-        self._columns = np.array(self.selection.columns)
-        scale = np.array(self.selection.scale_to_uv, dtype=np.float32)
-        self._scale = None if np.all(scale == 1.0) else scale
         self.display = DisplayBuffer(
             max(1, round(cfg.acquisition.display_s * self.fs_hz)), len(self.labels)
         )
-        self._events_out = self._envelope_out = None
         if self._publish:
             self._events_out = EventOutlet(cfg.output.events_stream, self.summary.name)
             if cfg.output.envelope_stream:
@@ -209,8 +229,6 @@ class LiveMonitor:
         self._source_resolver = pylsl.ContinuousResolver(
             prop=key, value=value, forget_after=SOURCE_FORGET_S
         )
-        self._cue_inlet: pylsl.StreamInlet | None = None
-        self._cue_resolver: pylsl.ContinuousResolver | None = None
         if cfg.cues.stream:
             # Found in the background: a cue screen may start after the monitor.
             self._cue_resolver = pylsl.ContinuousResolver(prop="name", value=cfg.cues.stream)
@@ -222,14 +240,6 @@ class LiveMonitor:
         self._inlet.open_stream(timeout=cfg.stream.timeout_s)
         self._last_data_wall = time.monotonic()
         self._last_reopen = time.monotonic()
-        self._refused_uid: str | None = None
-        self._inlet_dead = False
-        self._refusing = False
-        self._held: list[tuple[np.ndarray, np.ndarray]] = []
-        self._held_since = 0.0
-        self._last_raw_t = math.nan
-        self._jump_marks: list[int] = []
-        self._samples_seen = 0
         self._thread = threading.Thread(
             target=self._run_guarded, name=f"acquisition-{self.summary.name}", daemon=True
         )
@@ -311,34 +321,32 @@ class LiveMonitor:
         text = text.strip()[:MAX_NOTE_CHARS]
 
         def publish(_pipeline: Pipeline) -> dict[str, Any]:
-            t = self._last_timestamp if math.isfinite(self._last_timestamp) else None
-            payload = events.status("note", t, text=text)
-            index = self._health_counts["samples"]
-            self._deliver(Event(payload, decided_index=index, decided_t=t or math.nan))
-            return payload
+            return dict(self._emit_status(State.NOTE, self._last_timestamp, text=text).payload)
 
         return self.command(publish)
 
     def health(self) -> StreamHealth:
         """A snapshot of the stream's health."""
+        feeder = self._running_feeder()
         with self._lock:
             window = list(self._rate_window)
             chunk_ms = np.array(self._chunk_ms) if self._chunk_ms else np.zeros(1)
-            counts = dict(self._health_counts)
             last_t = self._last_timestamp
             flagged = tuple(sorted(self.flagged))
         rate = 0.0
         if len(window) >= 2 and window[-1][0] > window[0][0]:
             rate = (window[-1][1] - window[0][1]) / (window[-1][0] - window[0][0])
         lag = pylsl.local_clock() - last_t if np.isfinite(last_t) else float("nan")
+        assert self.summary is not None
+        assert self.pipeline is not None
         return StreamHealth(
             name=self.summary.name,
             nominal_rate_hz=self.fs_hz,
             measured_rate_hz=rate,
             lag_s=lag,
-            samples=int(counts["samples"]),
-            gaps=int(counts["gaps"]),
-            gap_total_s=float(counts["gap_total_s"]),
+            samples=feeder.samples_processed,
+            gaps=feeder.gaps,
+            gap_total_s=feeder.gap_total_s,
             lost=self._lost,
             chunk_ms_p50=float(np.percentile(chunk_ms, 50)),
             chunk_ms_p99=float(np.percentile(chunk_ms, 99)),
@@ -347,15 +355,26 @@ class LiveMonitor:
             flagged=flagged,
         )
 
+    @property
+    def _last_timestamp(self) -> float:
+        """Cleaned time of the last sample processed (NaN before the first)."""
+        return self._feeder.last_t if self._feeder is not None else math.nan
+
+    def _running_feeder(self) -> ChunkFeeder:
+        if self._feeder is None:
+            raise RuntimeError("the monitor has not been started")
+        return self._feeder
+
     # ---- the thread ------------------------------------------------------------------------
 
     def _run_guarded(self) -> None:
         try:
             self._run()
         except Exception as err:
-            log.exception("acquisition of %s failed", self.summary.name)
+            log.exception("acquisition of %s failed", self.summary.name if self.summary else "?")
             self.error = err
-            self._emit_status("error", self._last_timestamp, message=f"{type(err).__name__}: {err}")
+            message = f"{type(err).__name__}: {err}"
+            self._emit_status(State.ERROR, self._last_timestamp, message=message)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -409,7 +428,7 @@ class LiveMonitor:
     def _needs_check(self, stamps: np.ndarray) -> bool:
         if self._refusing or self._lost:
             return True
-        expected = self._last_raw_t + 1.0 / self.fs_hz
+        expected = self._running_feeder().last_raw_t + 1.0 / self.fs_hz
         tolerance = self.config.acquisition.gap_tolerance_s
         return math.isfinite(expected) and abs(float(stamps[0]) - expected) > tolerance
 
@@ -436,50 +455,30 @@ class LiveMonitor:
     def _handle(self, raw: np.ndarray, stamps: np.ndarray) -> None:
         started = time.perf_counter()
         now_wall = time.monotonic()
+        feeder = self._running_feeder()
         if self.first_timestamp is None:
             self.first_timestamp = float(stamps[0])
         if self._lost:
             self._lost = False
-            self._cleaner.reset()
-            self._restart_signal()
-            # On the stream's own time stamps, not the dejittered ones: the smoothed time of the
-            # last sample can be off by milliseconds, which would misstate the samples missed.
-            missing_s = float(stamps[0]) - self._last_raw_t - 1.0 / self.fs_hz
-            extra = {"gap_s": round(missing_s, 6)} if np.isfinite(missing_s) else {}
-            self._emit_status("stream_resumed", float(stamps[0]), **extra)
-        data = raw[:, self._columns].astype(np.float32)
-        if self._scale is not None:
-            data *= self._scale
-        times, jumps = self._cleaner.process(stamps)
-        self._samples_seen += len(stamps)
-        if jumps and self._too_many_jumps(len(jumps)):
+            feeder.resume(float(stamps[0]))
+        if not feeder.feed(raw, stamps):
+            self._refusing = True
             return
-        start = 0
-        for jump in jumps:
-            self._process(data[start : jump.index], times[start : jump.index])
-            start = jump.index
-            with self._lock:
-                self._health_counts["gaps"] += 1
-                self._health_counts["gap_total_s"] += max(jump.jump_s, 0.0)
-            state = "gap" if jump.jump_s > 0 else "clock_jump"
-            self._emit_status(state, float(times[start]), gap_s=round(jump.jump_s, 6))
-            self._restart_signal()
-        self._process(data[start:], times[start:])
         with self._lock:
-            self._health_counts["samples"] += len(stamps)
-            self._rate_window.append((now_wall, self._health_counts["samples"]))
-            self._last_timestamp = float(times[-1])
-            self._last_raw_t = float(stamps[-1])
+            self._rate_window.append((now_wall, feeder.samples_processed))
             self._chunk_ms.append(1000 * (time.perf_counter() - started))
 
-    def _process(self, data: np.ndarray, times: np.ndarray) -> None:
-        if len(data) == 0:
-            return
-        result = self.pipeline.process(data, times)
-        for event in result.events:
-            self._deliver(event)
+    # ---- what the feeder hands over (the FeedSink of acquisition.feed) -----------------------
+
+    def on_event(self, event: Event) -> None:
+        """Publish an event: status bookkeeping, the events outlet, the queue."""
+        self._deliver(event)
+
+    def on_piece(self, times: np.ndarray, result: ChunkResult) -> None:
+        """Push a processed piece's envelopes and write it to the display buffer."""
         if self._envelope_out is not None:
             self._envelope_out.push(result.envelope_uv, times)
+        assert self.display is not None
         self.display.write(
             times,
             filtered_uv=result.filtered_uv,
@@ -489,28 +488,35 @@ class LiveMonitor:
             excluded=result.excluded,
         )
 
+    def on_restart(self) -> None:
+        """The pipeline restarted: so does the envelope outlet's decimation."""
+        if self._envelope_out is not None:
+            self._envelope_out.reset()
+
     def _deliver(self, event: Event) -> None:
         payload = event.payload
-        if payload.get("event") == "status":
+        if payload["event"] == "status":
             self._note_status(payload)
         if self._events_out is not None:
             self._events_out.publish(event)
         self.events.put(event)
 
-    def _note_status(self, payload: dict[str, Any]) -> None:
+    def _note_status(self, payload: Mapping[str, Any]) -> None:
         state = payload.get("state")
-        if state == "channel_flagged":
+        if state == State.CHANNEL_FLAGGED:
             with self._lock:
                 self.flagged.add(f"{payload['channel']}:{payload['flag']}")
-        elif state == "channel_cleared":
+        elif state == State.CHANNEL_CLEARED:
             with self._lock:
                 self.flagged.discard(f"{payload['channel']}:{payload['flag']}")
-        elif state == "calibrated":
+        elif state == State.CALIBRATED:
             self._save_calibration()
 
     def _save_calibration(self) -> None:
         path = self.config.calibration.file
-        if not path or Path(path).exists() or self.pipeline.calibration is None:
+        if not path or Path(path).exists() or self.pipeline is None:
+            return
+        if self.pipeline.calibration is None:
             return
         try:
             self.pipeline.calibration.save(path)
@@ -518,21 +524,15 @@ class LiveMonitor:
         except OSError as err:
             log.warning("could not save the calibration to %s: %s", path, err)
 
-    def _emit_status(self, state: str, t: float, **extra: Any) -> None:
-        t = t if np.isfinite(t) else None
-        payload = events.status(state, t=t, stream=self.summary.name, **extra)
-        self._deliver(Event(payload, self.pipeline.index, t if t is not None else float("nan")))
-
-    def _restart_signal(self) -> None:
-        self.pipeline.reset()
-        if self._envelope_out is not None:
-            self._envelope_out.reset()
+    def _emit_status(self, state: StatusState, t: float, **extra: Any) -> Event:
+        return self._running_feeder().status(state, t, **extra)
 
     def _check_silence(self) -> None:
         silent_s = time.monotonic() - self._last_data_wall
         if not self._lost and silent_s >= self.config.acquisition.lost_after_s:
             self._lost = True
-            self._emit_status("stream_lost", self._last_timestamp, silent_s=round(silent_s, 3))
+            silent = round(silent_s, 3)
+            self._emit_status(State.STREAM_LOST, self._last_timestamp, silent_s=silent)
         if self._lost:
             self._reopen_if_due()
 
@@ -577,31 +577,12 @@ class LiveMonitor:
             return newer[0]
         return found[0] if found else None
 
-    def _too_many_jumps(self, count: int) -> bool:
-        """Refuse a stream whose timestamps keep jumping: it is not what it says it is."""
-        self._jump_marks.extend([self._samples_seen] * count)
-        recent = [m for m in self._jump_marks if self._samples_seen - m < self.fs_hz]
-        self._jump_marks = recent
-        if len(recent) < JUMPS_PER_SECOND_LIMIT:
-            return False
-        if not self._refusing:
-            self._refusing = True
-            self._emit_status(
-                "stream_changed",
-                self._last_timestamp,
-                message=(
-                    f"the timestamps of {self.summary.name!r} jumped {len(recent)} times within "
-                    f"1 s: it does not run at the nominal {self.fs_hz:g} Hz (another stream "
-                    "with the same source_id?); not reading it"
-                ),
-            )
-        return True
-
     def _accept(self, info: pylsl.StreamInfo) -> bool:
         """Take a (possibly new) outlet of our stream if its format is the one we read."""
+        assert self.summary is not None
         if info.uid() == self.summary.uid:
             self._refusing = False
-            self._jump_marks.clear()
+            self._running_feeder().accept_again()
             return True
         fresh = describe(info)
         if (fresh.channel_count, fresh.nominal_srate) == (
@@ -610,12 +591,12 @@ class LiveMonitor:
         ):
             self.summary = dataclasses.replace(self.summary, uid=info.uid())
             self._refusing = False
-            self._jump_marks.clear()
+            self._running_feeder().accept_again()
             return True
         if info.uid() != self._refused_uid:
             self._refused_uid = info.uid()
             self._emit_status(
-                "stream_changed",
+                State.STREAM_CHANGED,
                 self._last_timestamp,
                 message=(
                     f"{fresh.name!r} came back with {fresh.channel_count} channels at "
@@ -669,4 +650,4 @@ class LiveMonitor:
             return
         for marker, stamp in zip(markers, stamps, strict=True):
             if marker:
-                self.pipeline.add_cue(str(marker[0]), float(stamp))
+                self._running_feeder().add_cue(str(marker[0]), float(stamp))

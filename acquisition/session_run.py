@@ -1,15 +1,16 @@
 """Run a recorded session through the live monitor's code path, offline.
 
-:func:`run_session` does what :meth:`acquisition.runner.LiveMonitor._handle` does with each
-pulled chunk, on the recorded samples: select and scale the paired columns to float32
-microvolts, clean the raw timestamps with the same gap-aware :class:`TimestampCleaner`, split at
-every jump (a ``gap`` or ``clock_jump`` status, then ``Pipeline.reset()``), and hand the pieces
-to the same :class:`Pipeline`. Where the recorded live events say the stream was lost and came
-back, the cleaner and pipeline restart at that sample as they did live. Cue markers are handed
-to the pipeline before the EMG they precede, as live.
+:func:`run_session` hands the recorded samples, in chunks, to the same
+:class:`~acquisition.feed.ChunkFeeder` the live acquisition thread uses (channel selection and
+scaling, timestamp cleaning, the split at every jump with its ``gap`` or ``clock_jump`` status,
+the too-many-jumps guard, pipeline resets, cues), and so to the same :class:`Pipeline`. Where the
+recorded live events say the stream was lost and came back, the feeder resumes at that sample as
+it did live. Cue markers are handed over before the EMG they precede, as live.
 
 The pipeline gives the same events whatever the chunking, so with the same samples, the same
-timestamps, the same config, calibration and cues, the events are the live ones.
+timestamps, the same config, calibration and cues, the events are the live ones. One thing
+depends on the chunking: a chunk whose timestamps jump too often is refused whole, and live
+chunks are shorter than the offline ones (:data:`acquisition.runner.MAX_PULL_S`).
 """
 
 from __future__ import annotations
@@ -20,19 +21,17 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
+from acquisition.feed import ChunkFeeder
 from acquisition.runner import MAX_PULL_S
 from acquisition.streams import check_emg_stream, select_channels
-from acquisition.timestamps import TimestampCleaner
 from acquisition.xdf_session import RecordedSession
-from detection import events
 from detection.calibration import Calibration
 from detection.config import Config
-from detection.events import Event
-from detection.pipeline import Pipeline
+from detection.events import Event, State
+from detection.pipeline import ChunkResult, Pipeline
 
 __all__ = ["OfflineRun", "run_session"]
 
@@ -64,12 +63,12 @@ class OfflineRun:
     notes: list[str] = field(default_factory=list)
 
 
-def _resume_points(session: RecordedSession, stamps: np.ndarray) -> dict[int, list[dict]]:
-    """Samples where the live monitor lost the stream and restarted, with the live statuses."""
-    out: dict[int, list[dict]] = {}
+def _resume_points(session: RecordedSession, stamps: np.ndarray) -> dict[int, list[Event]]:
+    """Samples where the live monitor lost the stream and restarted, with the live losses."""
+    out: dict[int, list[Event]] = {}
     if session.events is None:
         return out
-    lost: list[dict] = []
+    lost: list[Event] = []
     half = 0.5 / session.emg.fs_hz
     for value in session.events.values:
         try:
@@ -77,9 +76,9 @@ def _resume_points(session: RecordedSession, stamps: np.ndarray) -> dict[int, li
         except json.JSONDecodeError:
             continue
         state = payload.get("state") if payload.get("event") == "status" else None
-        if state == "stream_lost":
-            lost.append(payload)
-        elif state == "stream_resumed" and isinstance(payload.get("t"), (int, float)):
+        if state == State.STREAM_LOST:
+            lost.append(Event(payload, -1, float("nan")))
+        elif state == State.STREAM_RESUMED and isinstance(payload.get("t"), (int, float)):
             index = int(np.searchsorted(stamps, payload["t"] - half))
             if 0 < index < len(stamps):
                 out.setdefault(index, []).extend(lost)
@@ -87,49 +86,21 @@ def _resume_points(session: RecordedSession, stamps: np.ndarray) -> dict[int, li
     return out
 
 
-class _Driver:
-    """The live runner's per-chunk logic, fed from memory."""
+class _Collector:
+    """The feeder's sink offline: every event, and the processed signals, kept in order."""
 
-    def __init__(self, pipeline: Pipeline, cleaner: TimestampCleaner, stream: str) -> None:
-        self.pipeline = pipeline
-        self.cleaner = cleaner
-        self.stream = stream
+    def __init__(self) -> None:
         self.events: list[Event] = []
-        self.last_t = float("nan")
-        self.results: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
-    def status(self, state: str, t: float, **extra: Any) -> None:
-        stamp = t if np.isfinite(t) else None
-        payload = events.status(state, t=stamp, stream=self.stream, **extra)
-        self.events.append(Event(payload, self.pipeline.index, t))
+    def on_event(self, event: Event) -> None:
+        self.events.append(event)
 
-    def resume(self, first_stamp: float, lost: list[dict]) -> None:
-        for payload in lost:
-            self.events.append(Event(payload, self.pipeline.index, float("nan")))
-        self.cleaner.reset()
-        self.pipeline.reset()
-        missing_s = first_stamp - self.last_t - 1.0 / self.pipeline.fs_hz
-        extra = {"gap_s": round(missing_s, 6)} if np.isfinite(missing_s) else {}
-        self.status("stream_resumed", first_stamp, **extra)
+    def on_piece(self, times: np.ndarray, result: ChunkResult) -> None:
+        self.pieces.append((times, result.filtered_uv, result.envelope_uv))
 
-    def handle(self, data: np.ndarray, stamps: np.ndarray) -> None:
-        times, jumps = self.cleaner.process(stamps)
-        start = 0
-        for jump in jumps:
-            self._process(data[start : jump.index], times[start : jump.index])
-            start = jump.index
-            state = "gap" if jump.jump_s > 0 else "clock_jump"
-            self.status(state, float(times[start]), gap_s=round(jump.jump_s, 6))
-            self.pipeline.reset()
-        self._process(data[start:], times[start:])
-        self.last_t = float(times[-1])
-
-    def _process(self, data: np.ndarray, times: np.ndarray) -> None:
-        if len(data) == 0:
-            return
-        result = self.pipeline.process(data, times)
-        self.events.extend(result.events)
-        self.results.append((times, result.filtered_uv, result.envelope_uv))
+    def on_restart(self) -> None:
+        """Nothing to restart offline (no envelope outlet)."""
 
 
 def run_session(
@@ -173,13 +144,15 @@ def run_session(
         selection.labels,
         calibration=calibration,
     )
-    acq = config.acquisition
-    cleaner = TimestampCleaner(
-        emg.fs_hz, dejitter=acq.dejitter, gap_tolerance_s=acq.gap_tolerance_s
+    sink = _Collector()
+    feeder = ChunkFeeder(
+        pipeline,
+        selection.columns,
+        selection.scale_to_uv,
+        config.acquisition,
+        stream=emg.name,
+        sink=sink,
     )
-    driver = _Driver(pipeline, cleaner, emg.name)
-    columns = np.array(selection.columns)
-    scale = np.array(selection.scale_to_uv, dtype=np.float32)
     stamps = emg.timestamps[start_index:]
     samples = emg.data[start_index:]
     resumes = _resume_points(session, stamps)
@@ -193,20 +166,23 @@ def run_session(
             horizon = stamps[b - 1] + CUE_LEAD_S
             while cue_next < len(cue_order) and cues.timestamps[cue_order[cue_next]] <= horizon:
                 k = cue_order[cue_next]
-                pipeline.add_cue(cues.values[k], float(cues.timestamps[k]))
+                feeder.add_cue(cues.values[k], float(cues.timestamps[k]))
                 cue_next += 1
         if a in resumes:
-            driver.resume(float(stamps[a]), resumes[a])
-        data = samples[a:b, columns].astype(np.float32)
-        if not np.all(scale == 1.0):
-            data *= scale
-        driver.handle(data, stamps[a:b])
+            # The losses as the live monitor published them, then the restart it made.
+            sink.events.extend(dataclasses.replace(e, decided_index=pipeline.index)
+                               for e in resumes[a])  # fmt: skip
+            feeder.resume(float(stamps[a]))
+        if feeder.refusing:
+            # Live, the next chunk is checked against the outlet, which is the recorded one.
+            feeder.accept_again()
+        feeder.feed(samples[a:b], stamps[a:b])
         if progress is not None:
             progress(b, len(stamps))
     n_ch = len(selection.labels)
-    parts = driver.results
+    parts = sink.pieces
     return OfflineRun(
-        events=driver.events,
+        events=sink.events,
         labels=selection.labels,
         pairs=pipeline.pairs,
         fs_hz=emg.fs_hz,

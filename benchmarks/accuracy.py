@@ -29,6 +29,7 @@ import numpy as np
 from acquisition.simulator import SimOptions, SimulatedPatient, options_for
 from benchmarks.results import Result
 from detection.config import Config, PairConfig
+from detection.events import State
 from detection.pipeline import Pipeline
 from detection.scoring import Score, score_trials
 
@@ -148,7 +149,7 @@ def run_session(scenario: Scenario, seed: int, seconds: float) -> SessionRun:
                 onsets.append(event.payload)
             elif (
                 event.kind == "status"
-                and event.payload.get("state") == "calibrated"
+                and event.payload.get("state") == State.CALIBRATED
                 and calibrated_t is None
             ):
                 calibrated_t = event.decided_t

@@ -15,6 +15,7 @@ from acquisition.sim_outlet import FaultPlan, SimulatorStreams
 from acquisition.simulator import SimulatedPatient
 from benchmarks.results import Result
 from detection.config import Config, parse_config, to_dict
+from detection.events import State
 from detection.scoring import score_trials
 
 __all__ = ["SoakReport", "rss_mb", "run", "soak"]
@@ -130,7 +131,7 @@ def soak(
     reported_gap_n = sum(
         round(e.get("gap_s", 0.0) * 2000.0)
         for e in events
-        if e.get("event") == "status" and e.get("state") in ("stream_resumed", "gap")
+        if e.get("event") == "status" and e.get("state") in (State.STREAM_RESUMED, State.GAP)
     )
     return SoakReport(
         stream_s=streams.samples_done / 2000.0,
@@ -140,14 +141,14 @@ def soak(
         samples_processed=processed,
         samples_unaccounted=(
             streams.pushed_until - processed - reported_gap_n
-            if states.count("stream_lost") == states.count("stream_resumed")
+            if states.count(State.STREAM_LOST) == states.count(State.STREAM_RESUMED)
             else None
         ),
-        losses=states.count("stream_lost"),
-        resumptions=states.count("stream_resumed"),
+        losses=states.count(State.STREAM_LOST),
+        resumptions=states.count(State.STREAM_RESUMED),
         trials_found=score.movement_sensitivity,
         false_mirror_calls=score.false_mirror_calls,
-        errors=states.count("error"),
+        errors=states.count(State.ERROR),
     )
 
 

@@ -35,7 +35,7 @@ from detection.calibration import (
 from detection.config import Config, check_for_rate
 from detection.envelope import EnvelopePair, RmsEnvelope
 from detection.errors import MirrorScopeError
-from detection.events import Event
+from detection.events import Event, State
 from detection.filters import BandpassFilter, MainsCanceller, SosState, detect_mains_hz
 from detection.history import History
 from detection.mirror import LAG_WINDOW_S, SIDES, CueBook, PairTracker
@@ -587,7 +587,7 @@ class Pipeline:
             out.append(
                 self._event(
                     events.status(
-                        "calibration_failed",
+                        State.CALIBRATION_FAILED,
                         t=end_t,
                         reason=reason,
                         channels=poor or restless,
@@ -620,7 +620,7 @@ class Pipeline:
         out.append(
             self._event(
                 events.status(
-                    "calibrated",
+                    State.CALIBRATED,
                     t=end_t,
                     mains_hz=mains_hz,
                     rest_uv={lb: round(ch.rest_mean_uv, 3) for lb, ch in channels.items()},
@@ -725,7 +725,7 @@ class Pipeline:
         )
 
     def _flag_payload(self, change: FlagChange, t: float | None = None) -> dict[str, Any]:
-        state = "channel_flagged" if change.raised else "channel_cleared"
+        state = State.CHANNEL_FLAGGED if change.raised else State.CHANNEL_CLEARED
         return events.status(
             state,
             t=self._ctx.t(change.index) if t is None else t,

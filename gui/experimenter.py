@@ -19,7 +19,7 @@ from typing import Any
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from acquisition.runner import LiveMonitor
-from detection.events import Event
+from detection.events import Event, State
 from gui import palette
 from gui.biofeedback import BiofeedbackWindow
 from gui.controls import DisplayControls, FeedbackControls
@@ -274,8 +274,8 @@ class ExperimenterWindow(SessionActions, QtWidgets.QMainWindow):
             if kind_ == "alert":
                 self.banner.alert(text)
             elif self.banner.kind != "alert" or payload.get("state") in (
-                "stream_resumed",
-                "calibrated",
+                State.STREAM_RESUMED,
+                State.CALIBRATED,
             ):
                 self.banner.info(text)
         line = describe_event(payload)

@@ -15,14 +15,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from detection.events import State
 from detection.summary import SessionStats
 
 __all__ = ["Interval", "LiveState", "PairView"]
 
 #: Intervals kept per side for shading (older ones have long left any time window).
 MAX_INTERVALS = 200
-#: Status states after which no open interval can close by itself (the detector restarted).
-_RESTARTS = frozenset({"gap", "clock_jump", "stream_resumed", "stream_lost"})
 
 _ids = itertools.count()
 
@@ -140,8 +139,8 @@ class LiveState:
     def _status(self, payload: dict[str, Any]) -> None:
         self.status.append(dict(payload))
         state = payload.get("state")
-        if state == "calibrated":
+        if state == State.CALIBRATED:
             self.calibrated = True
-        if state in _RESTARTS:
+        if state in State.RESTARTS:  # no open interval can close by itself now
             t = payload.get("t")
             self.restart(None if t is None else float(t))

@@ -6,6 +6,7 @@ from typing import Any
 
 from acquisition.runner import StreamHealth
 from detection.calibration import Calibration
+from detection.events import State
 
 __all__ = ["banner_for", "calibration_text"]
 
@@ -15,15 +16,15 @@ def banner_for(payload: dict[str, Any]) -> tuple[str, str] | None:
     if payload.get("event") != "status":
         return None
     state = payload.get("state")
-    if state == "stream_lost":
+    if state == State.STREAM_LOST:
         silent = payload.get("silent_s")
         after = f" for {silent:.1f} s" if isinstance(silent, (int, float)) else ""
         return "alert", f"Stream lost: no data{after}. Waiting for it to come back."
-    if state == "stream_resumed":
+    if state == State.STREAM_RESUMED:
         gap = payload.get("gap_s")
         missing = f"; {gap:.2f} s of signal missing" if isinstance(gap, (int, float)) else ""
         return "info", f"Stream resumed{missing}. Detection restarts after a short warm-up."
-    if state == "calibration_failed":
+    if state == State.CALIBRATION_FAILED:
         channels = ", ".join(payload.get("channels", []))
         return (
             "alert",
@@ -31,11 +32,11 @@ def banner_for(payload: dict[str, Any]) -> tuple[str, str] | None:
             + (f" ({channels})" if channels else "")
             + ". Measuring rest again: ask the patient to relax and keep still.",
         )
-    if state == "calibrated":
+    if state == State.CALIBRATED:
         return "info", "Calibrated: thresholds set from the rest just measured."
-    if state == "stream_changed":
+    if state == State.STREAM_CHANGED:
         return "alert", str(payload.get("message", "the stream changed"))
-    if state == "error":
+    if state == State.ERROR:
         return "alert", f"Acquisition stopped: {payload.get('message', 'unknown error')}"
     return None
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from detection.events import State
 from detection.offline import BETA_BAND_HZ, DISCLAIMER, MIN_SYNCHRONY_S
 from detection.summary import MIN_TRIALS_FOR_CI
 from gui.report_plots import COLORS, Chart
@@ -443,10 +444,11 @@ def _force(a: Analysis) -> str:
 def _events(a: Analysis) -> str:
     statuses = [e.payload for e in a.run.events if e.kind == "status"]
     flags = Counter(
-        (p["channel"], p["flag"]) for p in statuses if p.get("state") == "channel_flagged"
+        (p["channel"], p["flag"]) for p in statuses if p.get("state") == State.CHANNEL_FLAGGED
     )
     rows = [[_e(ch), _e(flag), str(n)] for (ch, flag), n in sorted(flags.items())]
-    other = [p for p in statuses if p.get("state") not in ("channel_flagged", "channel_cleared")]
+    flag_states = (State.CHANNEL_FLAGGED, State.CHANNEL_CLEARED)
+    other = [p for p in statuses if p.get("state") not in flag_states]
     t0 = float(a.run.times[0])
     listing = "".join(
         f"<li>{_num(p['t'] - t0 if p.get('t') is not None else None, '{:.2f} s')}: "

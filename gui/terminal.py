@@ -16,6 +16,7 @@ import time
 from typing import Any, TextIO
 
 from acquisition.runner import LiveMonitor
+from detection.events import State
 from detection.summary import SessionStats
 
 __all__ = ["TerminalView", "describe_event"]
@@ -48,14 +49,14 @@ def describe_event(payload: dict[str, Any]) -> str | None:
     if kind != "status":
         return None
     state = payload.get("state")
-    if state == "calibrated":
+    if state == State.CALIBRATED:
         rest = ", ".join(f"{k} {v:.1f} uV" for k, v in payload.get("rest_uv", {}).items())
         mains = payload.get("mains_hz")
         return f"calibrated: mains {mains or 'off'} Hz; rest {rest}"
-    if state == "note":
+    if state == State.NOTE:
         return f"note: {payload.get('text', '')}"
-    if state in ("channel_flagged", "channel_cleared"):
-        verb = "flagged" if state == "channel_flagged" else "cleared"
+    if state in (State.CHANNEL_FLAGGED, State.CHANNEL_CLEARED):
+        verb = "flagged" if state == State.CHANNEL_FLAGGED else "cleared"
         return f"{payload['channel']} {verb}: {payload['flag']}"
     details = {k: v for k, v in payload.items() if k not in ("event", "state", "t", "stream")}
     extra = "  " + ", ".join(f"{k}={v}" for k, v in details.items()) if details else ""

@@ -22,7 +22,7 @@ from typing import Any
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from acquisition.runner import LiveMonitor
-from detection.events import Event
+from detection.events import Event, State
 from gui import palette
 from gui.settings import Settings
 
@@ -218,11 +218,11 @@ class CalibrationWizard(QtWidgets.QDialog):
         if payload.get("event") != "status" or event.decided_index < self._rest_from:
             return  # an older calibration's event, still in the queue
         state = payload.get("state")
-        if state == "calibrated":
+        if state == State.CALIBRATED:
             rest = ", ".join(f"{k} {v:.1f} µV" for k, v in payload.get("rest_uv", {}).items())
             self.results.append(f"rest measured: {rest}; mains {payload.get('mains_hz')} Hz")
             self._next()
-        elif state == "calibration_failed":
+        elif state == State.CALIBRATION_FAILED:
             channels = ", ".join(payload.get("channels", []))
             self.results.append(
                 f"rest refused ({payload.get('reason')}: {channels}); measuring again, keep still"
