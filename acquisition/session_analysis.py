@@ -34,6 +34,7 @@ from detection.errors import MirrorScopeError
 from detection.metrics import Coherence, Correlogram, coherence, cross_correlogram, segment_starts
 from detection.offline import (
     TRIAL_COLUMNS,
+    PairSummary,
     QuietCalibration,
     pair_summary,
     quiet_calibration,
@@ -85,7 +86,7 @@ class PairAnalysis:
     left: str
     right: str
     rows: list[dict[str, Any]]
-    summary: dict[str, Any]
+    summary: PairSummary
     signatures: list[str]
     coherence_emg: Coherence
     coherence_rectified: Coherence
@@ -392,7 +393,7 @@ def _summary(analysis: Analysis, reproduction: dict[str, Any] | None) -> dict[st
             "channels": channels,
         },
         "events": dict(sorted(kinds.items())),
-        "pairs": [{**p.summary, "signatures": p.signatures} for p in analysis.pairs],
+        "pairs": [{**p.summary.to_dict(), "signatures": p.signatures} for p in analysis.pairs],
         "reproduction": reproduction,
         "config": to_dict(plan.config),
         "notes": analysis.notes,

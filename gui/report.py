@@ -103,30 +103,30 @@ def _glance(a: Analysis) -> str:
     for p in a.pairs:
         s = p.summary
         share = "–"
-        if s["mirror_fraction"] is not None:
-            scored = s["trials"] - s["bimanual"] - s["excluded"]
+        if s.mirror_fraction is not None:
+            scored = s.trials - s.bimanual - s.excluded
             espay = (
-                f"Espay {_e(s['espay_bin'])}"
+                f"Espay {_e(s.espay_bin)}"
                 if scored >= MIN_TRIALS_FOR_CI
                 else f"Espay bin needs ≥ {MIN_TRIALS_FOR_CI} trials"
             )
-            share = f"{s['with_mirror']} of {scored} ({100 * s['mirror_fraction']:.0f} %, {espay})"
-        lag = _num(s["median_lag_ms"], "{:.0f} ms")
-        if s["lag_ci_ms"]:
-            lag += f" (95 % CI {s['lag_ci_ms'][0]:.0f} to {s['lag_ci_ms'][1]:.0f})"
-        elif s["median_lag_ms"] is not None:
+            share = f"{s.with_mirror} of {scored} ({100 * s.mirror_fraction:.0f} %, {espay})"
+        lag = _num(s.median_lag_ms, "{:.0f} ms")
+        if s.lag_ci_ms:
+            lag += f" (95 % CI {s.lag_ci_ms[0]:.0f} to {s.lag_ci_ms[1]:.0f})"
+        elif s.median_lag_ms is not None:
             lag += f" (CI needs ≥ {MIN_TRIALS_FOR_CI} trials)"
         rows.append(
             [
                 f"<b>{_e(p.name)}</b>",
-                str(s["trials"]),
-                str(s["bimanual"]),
-                str(s["excluded"]),
+                str(s.trials),
+                str(s.bimanual),
+                str(s.excluded),
                 share,
-                _num(s["median_ratio"]),
+                _num(s.median_ratio),
                 lag,
-                _num(s["median_grade"], "{}")
-                + (" (provisional)" if s["median_grade"] is not None else ""),
+                _num(s.median_grade, "{}")
+                + (" (provisional)" if s.median_grade is not None else ""),
             ]
         )
     header = [
@@ -311,11 +311,11 @@ def _distributions(a: Analysis) -> str:
             title=f"{p.name}: onset lag ({len(lags)} trials with mirror activity)",
             xlabel="mirror onset − voluntary onset (ms)",
         )
-        ci = p.summary["lag_ci_ms"]
+        ci = p.summary.lag_ci_ms
         if ci:
             lag_chart.span(ci[0], ci[1], COLORS["mirror"], opacity=0.18, label="95 % CI of median")
-        if p.summary["median_lag_ms"] is not None:
-            lag_chart.vline(p.summary["median_lag_ms"], "#222", label="median")
+        if p.summary.median_lag_ms is not None:
+            lag_chart.vline(p.summary.median_lag_ms, "#222", label="median")
         lag_chart.vline(0.0, "#999", dash="2,3")
         if len(lags) and not ci:
             lag_chart.note(f"CI needs ≥ {MIN_TRIALS_FOR_CI} trials")
@@ -421,10 +421,10 @@ def _force(a: Analysis) -> str:
         )
         chart.points(x[~mirror], y[~mirror], "#999999", label="no mirror")
         chart.points(x[mirror], y[mirror], COLORS["mirror"], label="mirror")
-        force = p.summary["force_dependence"]
+        force = p.summary.force_dependence
         if force:
-            low, high = force["ci"]
-            chart.note(f"Spearman rho {force['rho']:+.2f} (95 % CI {low:+.2f} to {high:+.2f})")
+            low, high = force.ci
+            chart.note(f"Spearman rho {force.rho:+.2f} (95 % CI {low:+.2f} to {high:+.2f})")
         else:
             chart.note(f"rho needs ≥ {MIN_TRIALS_FOR_CI} trials")
         if over:

@@ -22,7 +22,14 @@ from detection.metrics import (
     segment_starts,
     spearman_ci,
 )
-from detection.offline import DISCLAIMER, pair_summary, quiet_calibration, signatures, trial_table
+from detection.offline import (
+    DISCLAIMER,
+    PairSummary,
+    pair_summary,
+    quiet_calibration,
+    signatures,
+    trial_table,
+)
 
 FS = 1000.0
 CONFIG = load_config(Path(__file__).parents[2] / "configs" / "default.toml")
@@ -116,7 +123,7 @@ def test_quiet_calibration_finds_rest_between_bursts():
     assert quiet.calibration.channels["R"].mvc_uv > 250  # bursts fill 70 % of 0.5 s
 
 
-def _summary(lags: list[float], *, ratios: list[float] | None = None, force=None) -> dict:
+def _summary(lags: list[float], *, ratios: list[float] | None = None, force=None) -> PairSummary:
     rows = [
         {
             "bimanual": False,

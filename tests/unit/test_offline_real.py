@@ -57,7 +57,7 @@ def test_unimanual_handshaking_finds_the_right_biceps_and_a_quiet_left():
 def test_bimanual_clapping_is_reported_as_bimanual_not_mirror():
     bic = _pair(_analysis("uci_physaction_s04_clapping.npz"), "Bic")
     assert sum(r["bimanual"] for r in bic.rows) >= 5
-    assert bic.summary["with_mirror"] <= 1
+    assert bic.summary.with_mirror <= 1
 
 
 @needs_data
