@@ -3,7 +3,8 @@
 :func:`plan_analysis` decides what the live monitor would have used (config, calibration, first
 sample, cues) from the sidecar when there is one; :func:`analyze` runs the session through the
 live code path (:mod:`acquisition.session_run`) and computes the report's measures;
-:func:`write_outputs` writes ``events.jsonl``, ``trials.csv`` and ``summary.json``.
+:func:`write_outputs` writes ``events.jsonl``, ``trials.csv`` and ``summary.json`` (the records of
+:mod:`acquisition.session_summary`).
 
 Without a sidecar: an XDF file is treated as live (the first ``rest_s`` seconds are rest); an
 NPZ file, whose recordings have no rest block, is calibrated on each channel's quietest second
@@ -25,6 +26,15 @@ from typing import Any
 import numpy as np
 
 from acquisition.session_run import OfflineRun, run_session
+from acquisition.session_summary import (
+    CalibrationSummary,
+    ChannelRest,
+    PairReport,
+    RecordingSummary,
+    Reproduction,
+    SessionSummary,
+    Software,
+)
 from acquisition.sidecar import software_version, utc_now
 from acquisition.streams import select_channels
 from acquisition.xdf_session import RecordedSession
@@ -105,7 +115,7 @@ class Analysis:
     plan: Plan
     run: OfflineRun
     pairs: list[PairAnalysis]
-    summary: dict[str, Any]
+    summary: SessionSummary
     notes: list[str] = field(default_factory=list)
 
 
@@ -271,7 +281,7 @@ def _pair(
     )
 
 
-def _reproduction(session: RecordedSession, run: OfflineRun, plan: Plan) -> dict[str, Any] | None:
+def _reproduction(session: RecordedSession, run: OfflineRun, plan: Plan) -> Reproduction | None:
     """How the offline trials compare with the trials the live monitor published.
 
     ``identical``: the same JSON; ``matching``: identical but for times within
@@ -294,13 +304,13 @@ def _reproduction(session: RecordedSession, run: OfflineRun, plan: Plan) -> dict
         if rest_equal and max(gaps) <= MATCH_TOLERANCE_S:
             matching += 1
             worst_s = max(worst_s, *gaps)
-    return {
-        "live_trials": len(live_trials),
-        "offline_trials": len(offline),
-        "identical": identical,
-        "matching": matching,
-        "max_time_difference_ms": round(worst_s * 1000, 4),
-    }
+    return Reproduction(
+        live_trials=len(live_trials),
+        offline_trials=len(offline),
+        identical=identical,
+        matching=matching,
+        max_time_difference_ms=round(worst_s * 1000, 4),
+    )
 
 
 def analyze(
@@ -346,58 +356,70 @@ def analyze(
     pairs = [
         _pair(run, plan, pair, [r for r in rows if r["pair"] == pair[0]]) for pair in run.pairs
     ]
-    analysis = Analysis(session, plan, run, pairs, {}, list(session.notes))
+    notes = list(session.notes)
     if run.calibration is None:
-        analysis.notes.append("The rest calibration never succeeded: no trials could be detected.")
-    analysis.summary = _summary(analysis, _reproduction(session, run, plan))
-    return analysis
+        notes.append("The rest calibration never succeeded: no trials could be detected.")
+    reproduction = _reproduction(session, run, plan)
+    summary = _summary(session, plan, run, pairs, notes=notes, reproduction=reproduction)
+    return Analysis(session, plan, run, pairs, summary, notes)
 
 
-def _summary(analysis: Analysis, reproduction: dict[str, Any] | None) -> dict[str, Any]:
-    session, run, plan = analysis.session, analysis.run, analysis.plan
+def _summary(
+    session: RecordedSession,
+    plan: Plan,
+    run: OfflineRun,
+    pairs: list[PairAnalysis],
+    *,
+    notes: list[str],
+    reproduction: Reproduction | None,
+) -> SessionSummary:
     kinds = Counter(
         e.kind if e.kind != "status" else f"status:{e.payload.get('state')}" for e in run.events
     )
     cal = run.calibration
-    channels = {}
+    channels = []
     if cal is not None:
         for label in run.labels:
             ch = cal.channels[label]
-            entry: dict[str, Any] = {
-                "rest_mean_uv": round(ch.rest_mean_uv, 3),
-                "rest_sd_uv": round(ch.rest_sd_uv, 3),
-            }
-            if plan.quiet is not None:
-                entry["measured_on_s"] = round(plan.quiet.rest_s[label], 2)
-            channels[label] = entry
-    return {
-        "file": session.path.name,
-        "kind": session.kind,
-        "analyzed_utc": utc_now(),
-        "software": {"name": "mirrorscope", "version": software_version()},
-        "recording": {
-            "emg_stream": session.emg.name,
-            "fs_hz": session.emg.fs_hz,
-            "channels": list(session.emg.labels),
-            "duration_s": round(session.emg.duration_s, 3),
-            "processed_from_s": round(plan.start_index / session.emg.fs_hz, 3),
-            "processed_s": round(len(run.times) / run.fs_hz, 3),
-            "cue_markers": 0 if session.cues is None else len(session.cues.values),
-            "cues_used": plan.use_cues,
-            "live_events": None if session.events is None else len(session.events.values),
-            "other_streams": session.other_streams,
-        },
-        "calibration": {
-            "source": plan.calibration_source,
-            "mains_hz": None if cal is None else cal.mains_hz,
-            "channels": channels,
-        },
-        "events": dict(sorted(kinds.items())),
-        "pairs": [{**p.summary.to_dict(), "signatures": p.signatures} for p in analysis.pairs],
-        "reproduction": reproduction,
-        "config": to_dict(plan.config),
-        "notes": analysis.notes,
-    }
+            channels.append(
+                ChannelRest(
+                    label=label,
+                    rest_mean_uv=round(ch.rest_mean_uv, 3),
+                    rest_sd_uv=round(ch.rest_sd_uv, 3),
+                    measured_on_s=(
+                        None if plan.quiet is None else round(plan.quiet.rest_s[label], 2)
+                    ),
+                )
+            )
+    emg = session.emg
+    return SessionSummary(
+        file=session.path.name,
+        kind=session.kind,
+        analyzed_utc=utc_now(),
+        software=Software(name="mirrorscope", version=software_version()),
+        recording=RecordingSummary(
+            emg_stream=emg.name,
+            fs_hz=emg.fs_hz,
+            channels=tuple(emg.labels),
+            duration_s=round(emg.duration_s, 3),
+            processed_from_s=round(plan.start_index / emg.fs_hz, 3),
+            processed_s=round(len(run.times) / run.fs_hz, 3),
+            cue_markers=0 if session.cues is None else len(session.cues.values),
+            cues_used=plan.use_cues,
+            live_events=None if session.events is None else len(session.events.values),
+            other_streams=tuple(session.other_streams),
+        ),
+        calibration=CalibrationSummary(
+            source=plan.calibration_source,
+            mains_hz=None if cal is None else cal.mains_hz,
+            channels=tuple(channels),
+        ),
+        events=tuple(sorted(kinds.items())),
+        pairs=tuple(PairReport(p.summary, tuple(p.signatures)) for p in pairs),
+        reproduction=reproduction,
+        config=plan.config,
+        notes=tuple(notes),
+    )
 
 
 def write_outputs(analysis: Analysis, out_dir: str | Path) -> dict[str, Path]:
@@ -424,5 +446,6 @@ def write_outputs(analysis: Analysis, out_dir: str | Path) -> dict[str, Path]:
         rows = sorted((r for p in analysis.pairs for r in p.rows), key=lambda r: r["trial"])
         for row in rows:
             writer.writerow({k: "" if v is None else v for k, v in row.items()})
-    paths["summary"].write_text(json.dumps(analysis.summary, indent=2) + "\n", encoding="utf-8")
+    doc = analysis.summary.to_dict()
+    paths["summary"].write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     return paths

@@ -76,18 +76,18 @@ def _table(header: list[str], rows: list[list[str]], numeric: set[int] | None = 
 
 def _header(a: Analysis) -> str:
     s, summary = a.session, a.summary
-    rec = summary["recording"]
+    rec = summary.recording
     started = (s.sidecar or {}).get("started_utc")
     started = _when(started) if started else None
     pairs = ", ".join(f"{p.name} ({_e(p.left)} / {_e(p.right)})" for p in a.pairs)
     lines = [
-        f"<b>File</b> {_e(s.path.name)} · <b>EMG</b> {_e(rec['emg_stream'])}, "
-        f"{rec['fs_hz']:g} Hz · <b>analysed</b> {rec['processed_s']:.1f} s"
-        + (f" from {rec['processed_from_s']:.2f} s" if rec["processed_from_s"] else ""),
+        f"<b>File</b> {_e(s.path.name)} · <b>EMG</b> {_e(rec.emg_stream)}, "
+        f"{rec.fs_hz:g} Hz · <b>analysed</b> {rec.processed_s:.1f} s"
+        + (f" from {rec.processed_from_s:.2f} s" if rec.processed_from_s else ""),
         f"<b>Pairs</b> {pairs}",
         (f"<b>Recorded</b> {_e(started)} · " if started else "")
-        + f"<b>Analysed</b> {_e(_when(summary['analyzed_utc']))} · MirrorScope "
-        f"{_e(summary['software']['version'])}",
+        + f"<b>Analysed</b> {_e(_when(summary.analyzed_utc))} · MirrorScope "
+        f"{_e(summary.software.version)}",
     ]
     return (
         "<h1>MirrorScope session report</h1>"
@@ -468,14 +468,14 @@ def _events(a: Analysis) -> str:
 
 def _methods(a: Analysis) -> str:
     cfg, s = a.plan.config, a.summary
-    cal = s["calibration"]
+    cal = s.calibration
     cal_rows = [
-        [_e(label), _num(v["rest_mean_uv"], "{:.1f}"), _num(v["rest_sd_uv"], "{:.1f}")]
-        for label, v in cal["channels"].items()
+        [_e(ch.label), _num(ch.rest_mean_uv, "{:.1f}"), _num(ch.rest_sd_uv, "{:.1f}")]
+        for ch in cal.channels
     ]
     peak = a.plan.quiet.peak_normalised if a.plan.quiet else ()
     items = [
-        f"Calibration: {_e(cal['source'])}. Mains: {_e(cal['mains_hz'] or 'off')} Hz.",
+        f"Calibration: {_e(cal.source)}. Mains: {_e(cal.mains_hz or 'off')} Hz.",
         (
             f"Filters: causal Butterworth band-pass {cfg.filter.highpass_hz:g}–"
             f"{cfg.filter.lowpass_hz:g} Hz (order {cfg.filter.order}), adaptive mains canceller; "
@@ -495,13 +495,13 @@ def _methods(a: Analysis) -> str:
             "normalisation); bimanual trials are those with both sides above "
             f"{cfg.mirror.bimanual_mvc_fraction:.0%} of it, and the normalised ratio refers to it."
         )
-    rep = s.get("reproduction")
+    rep = s.reproduction
     if rep:
         items.append(
-            f"Reproduction: the live detector published {rep['live_trials']} trials during the "
-            f"recording; this analysis found {rep['matching']} of them again with every value "
-            f"equal ({rep['identical']} to the microsecond; times at most "
-            f"{rep['max_time_difference_ms']:.3f} ms apart, the difference between two "
+            f"Reproduction: the live detector published {rep.live_trials} trials during the "
+            f"recording; this analysis found {rep.matching} of them again with every value "
+            f"equal ({rep.identical} to the microsecond; times at most "
+            f"{rep.max_time_difference_ms:.3f} ms apart, the difference between two "
             "estimates of the LSL clock offset)."
         )
     items.extend(_e(note) for note in a.notes)

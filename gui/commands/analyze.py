@@ -101,12 +101,12 @@ def run(args: argparse.Namespace) -> int:
             f"  {pair.name}: {s.trials} trials ({s.bimanual} bimanual), mirror activity "
             f"in {share}, median lag {lag}\n"
         )
-    reproduction = analysis.summary.get("reproduction")
+    reproduction = analysis.summary.reproduction
     if reproduction:
         sys.stdout.write(
-            f"  live trials found again: {reproduction['matching']} of "
-            f"{reproduction['live_trials']} ({reproduction['identical']} identical to the "
-            f"microsecond, times within {reproduction['max_time_difference_ms']:.3f} ms)\n"
+            f"  live trials found again: {reproduction.matching} of "
+            f"{reproduction.live_trials} ({reproduction.identical} identical to the "
+            f"microsecond, times within {reproduction.max_time_difference_ms:.3f} ms)\n"
         )
     for name, path in paths.items():
         sys.stdout.write(f"  {name:<8} {path}\n")

@@ -49,8 +49,9 @@ def test_unimanual_handshaking_finds_the_right_biceps_and_a_quiet_left():
     assert len(right) >= 8
     assert not any(r["bimanual"] for r in bic.rows)
     assert np.median([r["ratio"] for r in right]) < 0.05, "the left arm stays at rest"
-    channels = analysis.summary["calibration"]["channels"]
-    assert channels["L-Bic"]["rest_mean_uv"] < 30 < channels["R-Bic"]["rest_mean_uv"]
+    calibration = analysis.summary.calibration
+    left, right = calibration.channel("L-Bic"), calibration.channel("R-Bic")
+    assert left.rest_mean_uv < 30 < right.rest_mean_uv
 
 
 @needs_data
