@@ -6,6 +6,8 @@ for the plain-language signatures.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 from pathlib import Path
 
@@ -178,6 +180,107 @@ def test_statements_describe_and_never_diagnose():
 def test_short_synchrony_data_gives_no_statement():
     line = next(s for s in signatures(_summary([1.0] * 12)) if s.startswith("Synchrony"))
     assert "at least 30 s" in line
+
+
+#: The keys of a pair's entry in summary.json, in their order (other programs read them).
+PAIR_KEYS = [
+    "pair",
+    "trials",
+    "bimanual",
+    "excluded",
+    "with_mirror",
+    "mirror_fraction",
+    "espay_bin",
+    "median_ratio",
+    "median_lag_ms",
+    "lag_ci_ms",
+    "lag_iqr_ms",
+    "median_grade",
+    "force_dependence",
+    "contraction_s",
+    "coherence",
+    "coherence_rectified",
+    "correlogram",
+]
+COHERENCE_KEYS = [
+    "segments",
+    "limit",
+    "beta_share_above_limit",
+    "broadband_share_above_limit",
+    "beta_peak",
+]
+
+
+def _full_summary() -> PairSummary:
+    """A summary with every part filled: lag interval, force dependence, synchrony measures."""
+    rng = np.random.default_rng(4)
+    n = 40 * int(FS)
+    drive = _band(rng.standard_normal(n), 15, 30)
+    x = drive + 0.7 * rng.standard_normal(n)
+    y = drive + 0.7 * rng.standard_normal(n)
+    starts = segment_starts(np.ones(n, bool), int(FS))
+    lags = list(np.linspace(20, 45, 14))
+    force = list(np.linspace(50, 500, 14))
+    ratios = list(np.linspace(0.05, 0.4, 14))
+    rows = [
+        {
+            "bimanual": False,
+            "ratio": ratios[i],
+            "mirror": True,
+            "lag_ms": lag,
+            "grade": 2,
+            "active_uv": force[i],
+        }
+        for i, lag in enumerate(lags)
+    ]
+    return pair_summary(
+        "FDI",
+        rows,
+        contraction_s=40.0,
+        coherence_emg=coherence(x, y, FS, starts, mains_hz=50),
+        coherence_rectified=coherence(np.abs(x), np.abs(y), FS, starts, mains_hz=50),
+        correlogram=cross_correlogram(np.abs(x), np.abs(y), FS, starts),
+    )
+
+
+def test_pair_summary_json_has_the_documented_keys_and_round_trips():
+    summary = _full_summary()
+    doc = summary.to_dict()
+    assert list(doc) == PAIR_KEYS
+    assert json.loads(json.dumps(doc)) == doc, "plain JSON types only: lists, not tuples"
+    assert isinstance(summary.lag_ci_ms, tuple)
+    assert doc["lag_ci_ms"] == list(summary.lag_ci_ms)
+    assert list(doc["force_dependence"]) == ["rho", "ci", "trials"]
+    assert doc["force_dependence"]["ci"] == list(summary.force_dependence.ci)
+    for key in ("coherence", "coherence_rectified"):
+        assert list(doc[key]) == COHERENCE_KEYS
+        assert list(doc[key]["beta_peak"]) == ["freq_hz", "coherence"]
+    assert list(doc["correlogram"]) == [
+        "peak_lag_ms",
+        "peak_r",
+        "chance_r",
+        "half_width_ms",
+        "segments",
+    ]
+    empty = pair_summary("FDI", [], contraction_s=0.0).to_dict()
+    assert list(empty) == PAIR_KEYS
+    assert json.loads(json.dumps(empty)) == empty
+    assert empty["lag_ci_ms"] is empty["coherence"] is empty["correlogram"] is None
+
+
+def test_summaries_are_frozen():
+    summary = _full_summary()
+    parts = (
+        summary,
+        summary.force_dependence,
+        summary.coherence,
+        summary.coherence.beta_peak,
+        summary.correlogram,
+    )
+    for part in parts:
+        field = dataclasses.fields(part)[0].name
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(part, field, None)
 
 
 def test_trial_table_measures_each_side_above_rest():

@@ -228,3 +228,27 @@ def test_xdf_without_sidecar_is_analysed_as_live_with_its_declared_pairs(tmp_pat
     found = [r for r in analysis.pairs[0].rows if not r["bimanual"]]
     assert len(found) >= len(truth) - 1 >= 3
     assert sum(r["mirror"] for r in found) >= len(found) - 1, "stroke: mirror activity"
+    doc = analysis.summary.to_dict()
+    assert list(doc) == [
+        "file",
+        "kind",
+        "analyzed_utc",
+        "software",
+        "recording",
+        "calibration",
+        "events",
+        "pairs",
+        "reproduction",
+        "config",
+        "notes",
+    ]
+    assert json.loads(json.dumps(doc)) == doc, "plain JSON types only: lists, not tuples"
+    assert doc["pairs"][0] == {
+        **analysis.pairs[0].summary.to_dict(),
+        "signatures": analysis.pairs[0].signatures,
+    }
+    assert list(doc["calibration"]["channels"]) == list(patient.labels)
+    assert "measured_on_s" not in doc["calibration"]["channels"][patient.labels[0]]
+    assert doc["reproduction"] is None, "no live events in this file"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        analysis.summary.recording.fs_hz = 1.0  # type: ignore[misc]
