@@ -46,6 +46,7 @@ from detection.offline import (
     TRIAL_COLUMNS,
     PairSummary,
     QuietCalibration,
+    TrialRow,
     pair_summary,
     quiet_calibration,
     signatures,
@@ -95,7 +96,7 @@ class PairAnalysis:
     name: str
     left: str
     right: str
-    rows: list[dict[str, Any]]
+    rows: list[TrialRow]
     summary: PairSummary
     signatures: list[str]
     coherence_emg: Coherence
@@ -219,17 +220,17 @@ def _quiet(session: RecordedSession, config: Config) -> QuietCalibration:
     return quiet_calibration(config, emg.fs_hz, selection.labels, data)
 
 
-def _active_mask(rows: list[dict[str, Any]], times: np.ndarray) -> np.ndarray:
+def _active_mask(rows: list[TrialRow], times: np.ndarray) -> np.ndarray:
     mask = np.zeros(len(times), dtype=bool)
     for row in rows:
-        if not row["bimanual"]:
-            a, b = np.searchsorted(times, [row["t_onset"], row["t_offset"]])
+        if not row.bimanual:
+            a, b = np.searchsorted(times, [row.t_onset, row.t_offset])
             mask[a:b] = True
     return mask
 
 
 def _pair(
-    run: OfflineRun, plan: Plan, pair: tuple[str, int, int], rows: list[dict[str, Any]]
+    run: OfflineRun, plan: Plan, pair: tuple[str, int, int], rows: list[TrialRow]
 ) -> PairAnalysis:
     name, left, right = pair
     fs = run.fs_hz
@@ -248,7 +249,7 @@ def _pair(
         usable[:settle] = False
         starts = segment_starts(usable, seg_n)
         data = "whole recording"
-    sides = Counter(r["active_side"] for r in rows if not r["bimanual"])
+    sides = Counter(r.active_side for r in rows if not r.bimanual)
     reference = sides.most_common(1)[0][0] if sides else "left"
     x, y = (left, right) if reference == "left" else (right, left)
     mains = run.calibration.mains_hz if run.calibration else None
@@ -353,9 +354,7 @@ def analyze(
     rows = trial_table(
         trials, run.times, run.envelope_uv, run.pairs, rest_power=rest_power, t_start=t_start
     )
-    pairs = [
-        _pair(run, plan, pair, [r for r in rows if r["pair"] == pair[0]]) for pair in run.pairs
-    ]
+    pairs = [_pair(run, plan, pair, [r for r in rows if r.pair == pair[0]]) for pair in run.pairs]
     notes = list(session.notes)
     if run.calibration is None:
         notes.append("The rest calibration never succeeded: no trials could be detected.")
@@ -443,9 +442,9 @@ def write_outputs(analysis: Analysis, out_dir: str | Path) -> dict[str, Path]:
     with paths["trials"].open("w", encoding="utf-8", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=TRIAL_COLUMNS)
         writer.writeheader()
-        rows = sorted((r for p in analysis.pairs for r in p.rows), key=lambda r: r["trial"])
+        rows = sorted((r for p in analysis.pairs for r in p.rows), key=lambda r: r.trial)
         for row in rows:
-            writer.writerow({k: "" if v is None else v for k, v in row.items()})
+            writer.writerow({k: "" if v is None else v for k, v in row.to_dict().items()})
     doc = analysis.summary.to_dict()
     paths["summary"].write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     return paths

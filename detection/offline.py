@@ -37,6 +37,7 @@ from detection.offline_summary import (
     CorrelogramSummary,
     ForceDependence,
     PairSummary,
+    TrialRow,
 )
 from detection.pipeline import Pipeline
 from detection.summary import MIN_TRIALS_FOR_CI, bootstrap_ci, espay_bin
@@ -53,6 +54,7 @@ __all__ = [
     "OfflineError",
     "PairSummary",
     "QuietCalibration",
+    "TrialRow",
     "pair_summary",
     "quiet_calibration",
     "signatures",
@@ -255,7 +257,7 @@ def trial_table(
     *,
     rest_power: Sequence[float] | None,
     t_start: float,
-) -> list[dict[str, Any]]:
+) -> list[TrialRow]:
     """One row per trial (columns :data:`TRIAL_COLUMNS`).
 
     Parameters
@@ -275,7 +277,7 @@ def trial_table(
 
     Returns
     -------
-    list of dict
+    list of TrialRow
         The rows; ``active_uv``/``mirror_uv`` are the baseline-free mean envelope of each side
         over the active window (the force measure of the force-dependence signature).
     """
@@ -290,25 +292,25 @@ def trial_table(
             active_uv = _excess_uv(envelope_uv[a:b, active], rest_power[active])
             mirror_uv = _excess_uv(envelope_uv[a:b, mirror], rest_power[mirror])
         rows.append(
-            {
-                "trial": number,
-                "pair": trial["pair"],
-                "active_side": trial["active_side"],
-                "t_onset_s": round(trial["t_onset"] - t_start, 4),
-                "t_offset_s": round(trial["t_offset"] - t_start, 4),
-                "duration_s": round(trial["t_offset"] - trial["t_onset"], 4),
-                "mirror": trial["mirror"],
-                "ratio": trial["ratio"],
-                "ratio_norm": trial["ratio_norm"],
-                "lag_ms": trial["lag_ms"],
-                "grade": trial["grade"],
-                "bimanual": trial["bimanual"],
-                "quality": ";".join(trial["quality"]),
-                "active_uv": None if active_uv is None else round(active_uv, 2),
-                "mirror_uv": None if mirror_uv is None else round(mirror_uv, 2),
-                "t_onset": trial["t_onset"],
-                "t_offset": trial["t_offset"],
-            }
+            TrialRow(
+                trial=number,
+                pair=trial["pair"],
+                active_side=trial["active_side"],
+                t_onset_s=round(trial["t_onset"] - t_start, 4),
+                t_offset_s=round(trial["t_offset"] - t_start, 4),
+                duration_s=round(trial["t_offset"] - trial["t_onset"], 4),
+                mirror=trial["mirror"],
+                ratio=trial["ratio"],
+                ratio_norm=trial["ratio_norm"],
+                lag_ms=trial["lag_ms"],
+                grade=trial["grade"],
+                bimanual=trial["bimanual"],
+                quality=";".join(trial["quality"]),
+                active_uv=None if active_uv is None else round(active_uv, 2),
+                mirror_uv=None if mirror_uv is None else round(mirror_uv, 2),
+                t_onset=trial["t_onset"],
+                t_offset=trial["t_offset"],
+            )
         )
     return rows
 
@@ -351,7 +353,7 @@ def _coherence_summary(coh: Coherence) -> CoherenceSummary:
 
 def pair_summary(
     name: str,
-    rows: Sequence[Mapping[str, Any]],
+    rows: Sequence[TrialRow],
     *,
     contraction_s: float,
     coherence_emg: Coherence | None = None,
@@ -364,7 +366,7 @@ def pair_summary(
     ----------
     name : str
         Pair name.
-    rows : sequence of dict
+    rows : sequence of TrialRow
         Its rows of :func:`trial_table`.
     contraction_s : float
         Seconds of contraction the synchrony measures were computed on.
@@ -378,20 +380,20 @@ def pair_summary(
     PairSummary
         The summary; its ``to_dict()`` is the pair's entry of ``summary.json``.
     """
-    unimanual = [r for r in rows if not r["bimanual"]]
-    scored = [r for r in unimanual if r["ratio"] is not None]
-    mirrors = [r for r in scored if r["mirror"]]
-    lags = [float(r["lag_ms"]) for r in mirrors if r["lag_ms"] is not None]
+    unimanual = [r for r in rows if not r.bimanual]
+    scored = [r for r in unimanual if r.ratio is not None]
+    mirrors = [r for r in scored if r.mirror]
+    lags = [float(r.lag_ms) for r in mirrors if r.lag_ms is not None]
     fraction = len(mirrors) / len(scored) if scored else None
     force = None
-    paired = [(r["active_uv"], r["ratio"]) for r in scored if r["active_uv"] is not None]
+    paired = [(r.active_uv, r.ratio) for r in scored if r.active_uv is not None]
     if len(paired) >= MIN_TRIALS_FOR_CI:
         result = spearman_ci(np.array([p[0] for p in paired]), np.array([p[1] for p in paired]))
         if result is not None:
             low, high = (round(v, 3) for v in result[1])
             force = ForceDependence(rho=round(result[0], 3), ci=(low, high), trials=len(paired))
     ci = bootstrap_ci(lags) if len(lags) >= MIN_TRIALS_FOR_CI else None
-    grades = [int(r["grade"]) for r in scored if r["grade"] is not None]
+    grades = [int(r.grade) for r in scored if r.grade is not None]
     cc = None
     if correlogram is not None and correlogram.segments:
         cc = CorrelogramSummary(
@@ -409,7 +411,7 @@ def pair_summary(
         with_mirror=len(mirrors),
         mirror_fraction=None if fraction is None else round(fraction, 3),
         espay_bin=None if fraction is None else espay_bin(fraction),
-        median_ratio=_median([float(r["ratio"]) for r in mirrors]),
+        median_ratio=_median([float(r.ratio) for r in mirrors]),
         median_lag_ms=_median(lags),
         lag_ci_ms=None if ci is None else (round(ci[0], 2), round(ci[1], 2)),
         lag_iqr_ms=_iqr(lags),

@@ -1,9 +1,10 @@
-"""What one homologous pair showed over a session: the typed records behind ``summary.json``.
+"""The typed records behind ``trials.csv`` and ``summary.json``: trials and pair summaries.
 
-:func:`detection.offline.pair_summary` fills them; the session report, the ``analyze`` command
-and :func:`detection.offline.signatures` read them by attribute. Values are stored already
-rounded, as they are written, so that ``to_dict()`` gives exactly the JSON other programs read
-(same keys, in the same order, same rounding; tuples become lists).
+:func:`detection.offline.trial_table` and :func:`detection.offline.pair_summary` fill them; the
+session report, the ``analyze`` command and :func:`detection.offline.signatures` read them by
+attribute. Values are stored already rounded, as they are written, so that ``to_dict()`` gives
+exactly the rows and JSON other programs read (same keys, in the same order, same rounding;
+tuples become lists).
 
 Pure: the standard library only.
 """
@@ -20,6 +21,7 @@ __all__ = [
     "CorrelogramSummary",
     "ForceDependence",
     "PairSummary",
+    "TrialRow",
 ]
 
 
@@ -30,6 +32,39 @@ def _plain(value: Any) -> Any:
     if isinstance(value, tuple):
         return [_plain(v) for v in value]
     return value
+
+
+@dataclass(frozen=True)
+class TrialRow:
+    """One trial of the trial table: one row of ``trials.csv``, columns in field order.
+
+    Times ending in ``_s`` count from the first processed sample; ``t_onset`` and ``t_offset``
+    are the stream's own timestamps.
+    """
+
+    trial: int
+    pair: str
+    active_side: str
+    t_onset_s: float
+    t_offset_s: float
+    duration_s: float
+    mirror: bool
+    ratio: float | None
+    ratio_norm: float | None
+    lag_ms: float | None
+    grade: int | None
+    bimanual: bool
+    #: The quality flags raised during the trial, joined by ``;``.
+    quality: str
+    #: Baseline-free mean envelope of each side over the active window (µV; the force measure).
+    active_uv: float | None
+    mirror_uv: float | None
+    t_onset: float
+    t_offset: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """The row as a dict (keys :data:`detection.offline.TRIAL_COLUMNS`, in order)."""
+        return _plain(self)
 
 
 @dataclass(frozen=True)

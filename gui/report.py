@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from detection.offline import BETA_BAND_HZ, DISCLAIMER, MIN_SYNCHRONY_S
+from detection.offline import BETA_BAND_HZ, DISCLAIMER, MIN_SYNCHRONY_S, TrialRow
 from detection.summary import MIN_TRIALS_FOR_CI
 from gui.report_plots import COLORS, Chart
 from gui.terminal import describe_event
@@ -182,21 +182,21 @@ def _mirror_windows(a: Analysis) -> dict[str, list[tuple[float, float]]]:
     return windows
 
 
-def _trial_panel(a: Analysis, pair: PairAnalysis, row: dict[str, Any], windows: list) -> str:
+def _trial_panel(a: Analysis, pair: PairAnalysis, row: TrialRow, windows: list) -> str:
     run = a.run
     t0 = float(run.times[0])
-    start, stop = row["t_onset"] - PRE_S, row["t_offset"] + POST_S
+    start, stop = row.t_onset - PRE_S, row.t_offset + POST_S
     lo, hi = np.searchsorted(run.times, [start, stop])
     t = run.times[lo:hi] - t0
     left = run.labels.index(pair.left)
     right = run.labels.index(pair.right)
-    active, mirror = (left, right) if row["active_side"] == "left" else (right, left)
-    verdict = "bimanual" if row["bimanual"] else ("MIRROR" if row["mirror"] else "no mirror")
+    active, mirror = (left, right) if row.active_side == "left" else (right, left)
+    verdict = "bimanual" if row.bimanual else ("MIRROR" if row.mirror else "no mirror")
     cls = ' class="mirror"' if verdict == "MIRROR" else ""
     caption = (
-        f"#{row['trial']} · {_e(pair.name)} · active {row['active_side']} · "
-        f"<span{cls}>{verdict}</span> · ratio {_num(row['ratio'])}"
-        + ("" if row["bimanual"] else f" · lag {_num(row['lag_ms'], '{:.0f} ms')}")
+        f"#{row.trial} · {_e(pair.name)} · active {row.active_side} · "
+        f"<span{cls}>{verdict}</span> · ratio {_num(row.ratio)}"
+        + ("" if row.bimanual else f" · lag {_num(row.lag_ms, '{:.0f} ms')}")
     )
     charts = []
     for channel, role in ((active, "active"), (mirror, "other side")):
@@ -218,11 +218,11 @@ def _trial_panel(a: Analysis, pair: PairAnalysis, row: dict[str, Any], windows: 
             ylabel="µV",
             xlabel="" if role == "active" else "s from session start",
         )
-        chart.span(row["t_onset_s"], row["t_offset_s"], COLORS["window"], opacity=0.12)
+        chart.span(row.t_onset_s, row.t_offset_s, COLORS["window"], opacity=0.12)
         if role != "active":
             tail_s = a.plan.config.mirror.tail_s
             for on, off in windows:  # this trial's own mirror activity, not its neighbours'
-                if off >= row["t_onset"] and on <= row["t_offset"] + tail_s:
+                if off >= row.t_onset and on <= row.t_offset + tail_s:
                     chart.span(on - t0, off - t0, COLORS["mirror_window"], opacity=0.22)
         if rest is not None:
             chart.hline(rest, "#777", dash="2,3")
@@ -234,7 +234,7 @@ def _trial_panel(a: Analysis, pair: PairAnalysis, row: dict[str, Any], windows: 
 
 def _trials(a: Analysis) -> str:
     rows = [(p, r) for p in a.pairs for r in p.rows]
-    rows.sort(key=lambda item: item[1]["trial"])
+    rows.sort(key=lambda item: item[1].trial)
     if not rows:
         return "<h2>Trials</h2><p>No trials were detected.</p>"
     windows = _mirror_windows(a)
@@ -281,12 +281,12 @@ def _distributions(a: Analysis) -> str:
     ]
     cuts = a.plan.config.grading.cut_points
     for p in a.pairs:
-        rows = [r for r in p.rows if not r["bimanual"] and r["ratio"] is not None]
+        rows = [r for r in p.rows if not r.bimanual and r.ratio is not None]
         if not rows:
             parts.append(f"<p>{_e(p.name)}: no unimanual trial with a ratio.</p>")
             continue
-        ratios = np.array([r["ratio"] for r in rows], dtype=float)
-        mirror = np.array([r["mirror"] for r in rows], dtype=bool)
+        ratios = np.array([r.ratio for r in rows], dtype=float)
+        mirror = np.array([r.mirror for r in rows], dtype=bool)
         top = float(min(max(1.0, ratios.max() * 1.05), 2.0))
         chart = _strip(
             ratios,
@@ -300,8 +300,8 @@ def _distributions(a: Analysis) -> str:
         over = int((ratios > top).sum())
         if over:
             chart.note(f"{over} trial(s) above {top:g}")
-        lag_rows = [r for r in rows if r["mirror"] and r["lag_ms"] is not None]
-        lags = np.array([r["lag_ms"] for r in lag_rows], dtype=float)
+        lag_rows = [r for r in rows if r.mirror and r.lag_ms is not None]
+        lags = np.array([r.lag_ms for r in lag_rows], dtype=float)
         lo = min(-20.0, float(lags.min()) - 10) if len(lags) else -20.0
         hi = max(100.0, float(lags.max()) + 10) if len(lags) else 100.0
         lag_chart = _strip(
@@ -400,14 +400,12 @@ def _synchrony(a: Analysis) -> str:
 def _force(a: Analysis) -> str:
     parts = []
     for p in a.pairs:
-        rows = [
-            r for r in p.rows if not r["bimanual"] and r["ratio"] is not None and r["active_uv"]
-        ]
+        rows = [r for r in p.rows if not r.bimanual and r.ratio is not None and r.active_uv]
         if len(rows) < 3:
             continue
-        x = np.array([r["active_uv"] for r in rows], dtype=float)
-        y = np.array([r["ratio"] for r in rows], dtype=float)
-        mirror = np.array([r["mirror"] for r in rows])
+        x = np.array([r.active_uv for r in rows], dtype=float)
+        y = np.array([r.ratio for r in rows], dtype=float)
+        mirror = np.array([r.mirror for r in rows])
         top = float(np.clip(1.3 * np.percentile(y, 90), 0.1, 2.0))
         over = int((y > top).sum())
         y = np.minimum(y, top)

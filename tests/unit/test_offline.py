@@ -26,7 +26,9 @@ from detection.metrics import (
 )
 from detection.offline import (
     DISCLAIMER,
+    TRIAL_COLUMNS,
     PairSummary,
+    TrialRow,
     pair_summary,
     quiet_calibration,
     signatures,
@@ -125,16 +127,39 @@ def test_quiet_calibration_finds_rest_between_bursts():
     assert quiet.calibration.channels["R"].mvc_uv > 250  # bursts fill 70 % of 0.5 s
 
 
+def _row(number: int, **fields) -> TrialRow:
+    """A unimanual trial of the left side with mirror activity, changed by ``fields``."""
+    t = 2.0 * number
+    values = {
+        "trial": number,
+        "pair": "FDI",
+        "active_side": "left",
+        "t_onset_s": t,
+        "t_offset_s": t + 1.0,
+        "duration_s": 1.0,
+        "mirror": True,
+        "ratio": 0.3,
+        "ratio_norm": None,
+        "lag_ms": 20.0,
+        "grade": 3,
+        "bimanual": False,
+        "quality": "",
+        "active_uv": None,
+        "mirror_uv": None,
+        "t_onset": 100.0 + t,
+        "t_offset": 101.0 + t,
+    }
+    return TrialRow(**{**values, **fields})
+
+
 def _summary(lags: list[float], *, ratios: list[float] | None = None, force=None) -> PairSummary:
     rows = [
-        {
-            "bimanual": False,
-            "ratio": (ratios or [0.3] * len(lags))[i],
-            "mirror": True,
-            "lag_ms": lag,
-            "grade": 3,
-            "active_uv": None if force is None else force[i],
-        }
+        _row(
+            i + 1,
+            ratio=(ratios or [0.3] * len(lags))[i],
+            lag_ms=lag,
+            active_uv=None if force is None else force[i],
+        )
         for i, lag in enumerate(lags)
     ]
     return pair_summary("FDI", rows, contraction_s=0.0)
@@ -223,14 +248,7 @@ def _full_summary() -> PairSummary:
     force = list(np.linspace(50, 500, 14))
     ratios = list(np.linspace(0.05, 0.4, 14))
     rows = [
-        {
-            "bimanual": False,
-            "ratio": ratios[i],
-            "mirror": True,
-            "lag_ms": lag,
-            "grade": 2,
-            "active_uv": force[i],
-        }
+        _row(i + 1, ratio=ratios[i], lag_ms=lag, grade=2, active_uv=force[i])
         for i, lag in enumerate(lags)
     ]
     return pair_summary(
@@ -268,9 +286,10 @@ def test_pair_summary_json_has_the_documented_keys_and_round_trips():
     assert empty["lag_ci_ms"] is empty["coherence"] is empty["correlogram"] is None
 
 
-def test_summaries_are_frozen():
+def test_trial_rows_and_summaries_are_frozen():
     summary = _full_summary()
     parts = (
+        _row(1),
         summary,
         summary.force_dependence,
         summary.coherence,
@@ -304,7 +323,9 @@ def test_trial_table_measures_each_side_above_rest():
     (row,) = trial_table(
         [trial], times, envelope, [("FDI", 0, 1)], rest_power=[9.0, 9.0], t_start=0.5
     )
-    assert row["t_onset_s"] == 0.5
-    assert row["duration_s"] == 1.0
-    assert row["active_uv"] == pytest.approx(math.sqrt(100**2 - 9), abs=0.01)
-    assert row["mirror_uv"] == pytest.approx(math.sqrt(13**2 - 9), abs=0.01)
+    assert row.t_onset_s == 0.5
+    assert row.duration_s == 1.0
+    assert row.active_uv == pytest.approx(math.sqrt(100**2 - 9), abs=0.01)
+    assert row.mirror_uv == pytest.approx(math.sqrt(13**2 - 9), abs=0.01)
+    assert row.quality == ""
+    assert tuple(row.to_dict()) == TRIAL_COLUMNS, "the columns of trials.csv, in order"
