@@ -3,7 +3,8 @@
 :func:`plan_analysis` decides what the live monitor would have used (config, calibration, first
 sample, cues) from the sidecar when there is one; :func:`analyze` runs the session through the
 live code path (:mod:`acquisition.session_run`) and computes the report's measures;
-:func:`write_outputs` writes ``events.jsonl``, ``trials.csv`` and ``summary.json``.
+:func:`write_outputs` writes ``events.jsonl``, ``trials.csv`` and ``summary.json`` (the records of
+:mod:`acquisition.session_summary`).
 
 Without a sidecar: an XDF file is treated as live (the first ``rest_s`` seconds are rest); an
 NPZ file, whose recordings have no rest block, is calibrated on each channel's quietest second
@@ -25,6 +26,15 @@ from typing import Any
 import numpy as np
 
 from acquisition.session_run import OfflineRun, run_session
+from acquisition.session_summary import (
+    CalibrationSummary,
+    ChannelRest,
+    PairReport,
+    RecordingSummary,
+    Reproduction,
+    SessionSummary,
+    Software,
+)
 from acquisition.sidecar import software_version, utc_now
 from acquisition.streams import select_channels
 from acquisition.xdf_session import RecordedSession
@@ -34,7 +44,9 @@ from detection.errors import MirrorScopeError
 from detection.metrics import Coherence, Correlogram, coherence, cross_correlogram, segment_starts
 from detection.offline import (
     TRIAL_COLUMNS,
+    PairSummary,
     QuietCalibration,
+    TrialRow,
     pair_summary,
     quiet_calibration,
     signatures,
@@ -84,8 +96,8 @@ class PairAnalysis:
     name: str
     left: str
     right: str
-    rows: list[dict[str, Any]]
-    summary: dict[str, Any]
+    rows: list[TrialRow]
+    summary: PairSummary
     signatures: list[str]
     coherence_emg: Coherence
     coherence_rectified: Coherence
@@ -104,7 +116,7 @@ class Analysis:
     plan: Plan
     run: OfflineRun
     pairs: list[PairAnalysis]
-    summary: dict[str, Any]
+    summary: SessionSummary
     notes: list[str] = field(default_factory=list)
 
 
@@ -208,17 +220,17 @@ def _quiet(session: RecordedSession, config: Config) -> QuietCalibration:
     return quiet_calibration(config, emg.fs_hz, selection.labels, data)
 
 
-def _active_mask(rows: list[dict[str, Any]], times: np.ndarray) -> np.ndarray:
+def _active_mask(rows: list[TrialRow], times: np.ndarray) -> np.ndarray:
     mask = np.zeros(len(times), dtype=bool)
     for row in rows:
-        if not row["bimanual"]:
-            a, b = np.searchsorted(times, [row["t_onset"], row["t_offset"]])
+        if not row.bimanual:
+            a, b = np.searchsorted(times, [row.t_onset, row.t_offset])
             mask[a:b] = True
     return mask
 
 
 def _pair(
-    run: OfflineRun, plan: Plan, pair: tuple[str, int, int], rows: list[dict[str, Any]]
+    run: OfflineRun, plan: Plan, pair: tuple[str, int, int], rows: list[TrialRow]
 ) -> PairAnalysis:
     name, left, right = pair
     fs = run.fs_hz
@@ -237,7 +249,7 @@ def _pair(
         usable[:settle] = False
         starts = segment_starts(usable, seg_n)
         data = "whole recording"
-    sides = Counter(r["active_side"] for r in rows if not r["bimanual"])
+    sides = Counter(r.active_side for r in rows if not r.bimanual)
     reference = sides.most_common(1)[0][0] if sides else "left"
     x, y = (left, right) if reference == "left" else (right, left)
     mains = run.calibration.mains_hz if run.calibration else None
@@ -270,7 +282,7 @@ def _pair(
     )
 
 
-def _reproduction(session: RecordedSession, run: OfflineRun, plan: Plan) -> dict[str, Any] | None:
+def _reproduction(session: RecordedSession, run: OfflineRun, plan: Plan) -> Reproduction | None:
     """How the offline trials compare with the trials the live monitor published.
 
     ``identical``: the same JSON; ``matching``: identical but for times within
@@ -293,13 +305,13 @@ def _reproduction(session: RecordedSession, run: OfflineRun, plan: Plan) -> dict
         if rest_equal and max(gaps) <= MATCH_TOLERANCE_S:
             matching += 1
             worst_s = max(worst_s, *gaps)
-    return {
-        "live_trials": len(live_trials),
-        "offline_trials": len(offline),
-        "identical": identical,
-        "matching": matching,
-        "max_time_difference_ms": round(worst_s * 1000, 4),
-    }
+    return Reproduction(
+        live_trials=len(live_trials),
+        offline_trials=len(offline),
+        identical=identical,
+        matching=matching,
+        max_time_difference_ms=round(worst_s * 1000, 4),
+    )
 
 
 def analyze(
@@ -342,61 +354,71 @@ def analyze(
     rows = trial_table(
         trials, run.times, run.envelope_uv, run.pairs, rest_power=rest_power, t_start=t_start
     )
-    pairs = [
-        _pair(run, plan, pair, [r for r in rows if r["pair"] == pair[0]]) for pair in run.pairs
-    ]
-    analysis = Analysis(session, plan, run, pairs, {}, list(session.notes))
+    pairs = [_pair(run, plan, pair, [r for r in rows if r.pair == pair[0]]) for pair in run.pairs]
+    notes = list(session.notes)
     if run.calibration is None:
-        analysis.notes.append("The rest calibration never succeeded: no trials could be detected.")
-    analysis.summary = _summary(analysis, _reproduction(session, run, plan))
-    return analysis
+        notes.append("The rest calibration never succeeded: no trials could be detected.")
+    reproduction = _reproduction(session, run, plan)
+    summary = _summary(session, plan, run, pairs, notes=notes, reproduction=reproduction)
+    return Analysis(session, plan, run, pairs, summary, notes)
 
 
-def _summary(analysis: Analysis, reproduction: dict[str, Any] | None) -> dict[str, Any]:
-    session, run, plan = analysis.session, analysis.run, analysis.plan
+def _summary(
+    session: RecordedSession,
+    plan: Plan,
+    run: OfflineRun,
+    pairs: list[PairAnalysis],
+    *,
+    notes: list[str],
+    reproduction: Reproduction | None,
+) -> SessionSummary:
     kinds = Counter(
         e.kind if e.kind != "status" else f"status:{e.payload.get('state')}" for e in run.events
     )
     cal = run.calibration
-    channels = {}
+    channels = []
     if cal is not None:
         for label in run.labels:
             ch = cal.channels[label]
-            entry: dict[str, Any] = {
-                "rest_mean_uv": round(ch.rest_mean_uv, 3),
-                "rest_sd_uv": round(ch.rest_sd_uv, 3),
-            }
-            if plan.quiet is not None:
-                entry["measured_on_s"] = round(plan.quiet.rest_s[label], 2)
-            channels[label] = entry
-    return {
-        "file": session.path.name,
-        "kind": session.kind,
-        "analyzed_utc": utc_now(),
-        "software": {"name": "mirrorscope", "version": software_version()},
-        "recording": {
-            "emg_stream": session.emg.name,
-            "fs_hz": session.emg.fs_hz,
-            "channels": list(session.emg.labels),
-            "duration_s": round(session.emg.duration_s, 3),
-            "processed_from_s": round(plan.start_index / session.emg.fs_hz, 3),
-            "processed_s": round(len(run.times) / run.fs_hz, 3),
-            "cue_markers": 0 if session.cues is None else len(session.cues.values),
-            "cues_used": plan.use_cues,
-            "live_events": None if session.events is None else len(session.events.values),
-            "other_streams": session.other_streams,
-        },
-        "calibration": {
-            "source": plan.calibration_source,
-            "mains_hz": None if cal is None else cal.mains_hz,
-            "channels": channels,
-        },
-        "events": dict(sorted(kinds.items())),
-        "pairs": [{**p.summary, "signatures": p.signatures} for p in analysis.pairs],
-        "reproduction": reproduction,
-        "config": to_dict(plan.config),
-        "notes": analysis.notes,
-    }
+            channels.append(
+                ChannelRest(
+                    label=label,
+                    rest_mean_uv=round(ch.rest_mean_uv, 3),
+                    rest_sd_uv=round(ch.rest_sd_uv, 3),
+                    measured_on_s=(
+                        None if plan.quiet is None else round(plan.quiet.rest_s[label], 2)
+                    ),
+                )
+            )
+    emg = session.emg
+    return SessionSummary(
+        file=session.path.name,
+        kind=session.kind,
+        analyzed_utc=utc_now(),
+        software=Software(name="mirrorscope", version=software_version()),
+        recording=RecordingSummary(
+            emg_stream=emg.name,
+            fs_hz=emg.fs_hz,
+            channels=tuple(emg.labels),
+            duration_s=round(emg.duration_s, 3),
+            processed_from_s=round(plan.start_index / emg.fs_hz, 3),
+            processed_s=round(len(run.times) / run.fs_hz, 3),
+            cue_markers=0 if session.cues is None else len(session.cues.values),
+            cues_used=plan.use_cues,
+            live_events=None if session.events is None else len(session.events.values),
+            other_streams=tuple(session.other_streams),
+        ),
+        calibration=CalibrationSummary(
+            source=plan.calibration_source,
+            mains_hz=None if cal is None else cal.mains_hz,
+            channels=tuple(channels),
+        ),
+        events=tuple(sorted(kinds.items())),
+        pairs=tuple(PairReport(p.summary, tuple(p.signatures)) for p in pairs),
+        reproduction=reproduction,
+        config=plan.config,
+        notes=tuple(notes),
+    )
 
 
 def write_outputs(analysis: Analysis, out_dir: str | Path) -> dict[str, Path]:
@@ -420,8 +442,9 @@ def write_outputs(analysis: Analysis, out_dir: str | Path) -> dict[str, Path]:
     with paths["trials"].open("w", encoding="utf-8", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=TRIAL_COLUMNS)
         writer.writeheader()
-        rows = sorted((r for p in analysis.pairs for r in p.rows), key=lambda r: r["trial"])
+        rows = sorted((r for p in analysis.pairs for r in p.rows), key=lambda r: r.trial)
         for row in rows:
-            writer.writerow({k: "" if v is None else v for k, v in row.items()})
-    paths["summary"].write_text(json.dumps(analysis.summary, indent=2) + "\n", encoding="utf-8")
+            writer.writerow({k: "" if v is None else v for k, v in row.to_dict().items()})
+    doc = analysis.summary.to_dict()
+    paths["summary"].write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     return paths

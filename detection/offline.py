@@ -31,6 +31,14 @@ from detection.config import Config
 from detection.errors import MirrorScopeError
 from detection.filters import detect_mains_hz
 from detection.metrics import Coherence, Correlogram, spearman_ci
+from detection.offline_summary import (
+    BetaPeak,
+    CoherenceSummary,
+    CorrelogramSummary,
+    ForceDependence,
+    PairSummary,
+    TrialRow,
+)
 from detection.pipeline import Pipeline
 from detection.summary import MIN_TRIALS_FOR_CI, bootstrap_ci, espay_bin
 
@@ -39,8 +47,14 @@ __all__ = [
     "DISCLAIMER",
     "MIN_SYNCHRONY_S",
     "TRIAL_COLUMNS",
+    "BetaPeak",
+    "CoherenceSummary",
+    "CorrelogramSummary",
+    "ForceDependence",
     "OfflineError",
+    "PairSummary",
     "QuietCalibration",
+    "TrialRow",
     "pair_summary",
     "quiet_calibration",
     "signatures",
@@ -243,7 +257,7 @@ def trial_table(
     *,
     rest_power: Sequence[float] | None,
     t_start: float,
-) -> list[dict[str, Any]]:
+) -> list[TrialRow]:
     """One row per trial (columns :data:`TRIAL_COLUMNS`).
 
     Parameters
@@ -263,7 +277,7 @@ def trial_table(
 
     Returns
     -------
-    list of dict
+    list of TrialRow
         The rows; ``active_uv``/``mirror_uv`` are the baseline-free mean envelope of each side
         over the active window (the force measure of the force-dependence signature).
     """
@@ -278,25 +292,25 @@ def trial_table(
             active_uv = _excess_uv(envelope_uv[a:b, active], rest_power[active])
             mirror_uv = _excess_uv(envelope_uv[a:b, mirror], rest_power[mirror])
         rows.append(
-            {
-                "trial": number,
-                "pair": trial["pair"],
-                "active_side": trial["active_side"],
-                "t_onset_s": round(trial["t_onset"] - t_start, 4),
-                "t_offset_s": round(trial["t_offset"] - t_start, 4),
-                "duration_s": round(trial["t_offset"] - trial["t_onset"], 4),
-                "mirror": trial["mirror"],
-                "ratio": trial["ratio"],
-                "ratio_norm": trial["ratio_norm"],
-                "lag_ms": trial["lag_ms"],
-                "grade": trial["grade"],
-                "bimanual": trial["bimanual"],
-                "quality": ";".join(trial["quality"]),
-                "active_uv": None if active_uv is None else round(active_uv, 2),
-                "mirror_uv": None if mirror_uv is None else round(mirror_uv, 2),
-                "t_onset": trial["t_onset"],
-                "t_offset": trial["t_offset"],
-            }
+            TrialRow(
+                trial=number,
+                pair=trial["pair"],
+                active_side=trial["active_side"],
+                t_onset_s=round(trial["t_onset"] - t_start, 4),
+                t_offset_s=round(trial["t_offset"] - t_start, 4),
+                duration_s=round(trial["t_offset"] - trial["t_onset"], 4),
+                mirror=trial["mirror"],
+                ratio=trial["ratio"],
+                ratio_norm=trial["ratio_norm"],
+                lag_ms=trial["lag_ms"],
+                grade=trial["grade"],
+                bimanual=trial["bimanual"],
+                quality=";".join(trial["quality"]),
+                active_uv=None if active_uv is None else round(active_uv, 2),
+                mirror_uv=None if mirror_uv is None else round(mirror_uv, 2),
+                t_onset=trial["t_onset"],
+                t_offset=trial["t_offset"],
+            )
         )
     return rows
 
@@ -322,37 +336,37 @@ def _band_share(coh: Coherence, low_hz: float, high_hz: float) -> float | None:
     return float(np.mean(coh.values[band] > coh.limit))
 
 
-def _coherence_summary(coh: Coherence) -> dict[str, Any]:
+def _coherence_summary(coh: Coherence) -> CoherenceSummary:
     beta = (coh.freqs_hz >= BETA_BAND_HZ[0]) & (coh.freqs_hz <= BETA_BAND_HZ[1]) & ~coh.masked
     peak = None
     if coh.segments >= 2 and beta.any():
         k = int(np.argmax(np.where(beta, coh.values, -1.0)))
-        peak = {"freq_hz": float(coh.freqs_hz[k]), "coherence": round(float(coh.values[k]), 4)}
-    return {
-        "segments": coh.segments,
-        "limit": round(coh.limit, 4),
-        "beta_share_above_limit": _band_share(coh, *BETA_BAND_HZ),
-        "broadband_share_above_limit": _band_share(coh, 5.0, 250.0),
-        "beta_peak": peak,
-    }
+        peak = BetaPeak(freq_hz=float(coh.freqs_hz[k]), coherence=round(float(coh.values[k]), 4))
+    return CoherenceSummary(
+        segments=coh.segments,
+        limit=round(coh.limit, 4),
+        beta_share_above_limit=_band_share(coh, *BETA_BAND_HZ),
+        broadband_share_above_limit=_band_share(coh, 5.0, 250.0),
+        beta_peak=peak,
+    )
 
 
 def pair_summary(
     name: str,
-    rows: Sequence[Mapping[str, Any]],
+    rows: Sequence[TrialRow],
     *,
     contraction_s: float,
     coherence_emg: Coherence | None = None,
     coherence_rectified: Coherence | None = None,
     correlogram: Correlogram | None = None,
-) -> dict[str, Any]:
+) -> PairSummary:
     """What one pair showed over the session (the numbers behind the report).
 
     Parameters
     ----------
     name : str
         Pair name.
-    rows : sequence of dict
+    rows : sequence of TrialRow
         Its rows of :func:`trial_table`.
     contraction_s : float
         Seconds of contraction the synchrony measures were computed on.
@@ -363,74 +377,72 @@ def pair_summary(
 
     Returns
     -------
-    dict
-        JSON-able summary.
+    PairSummary
+        The summary; its ``to_dict()`` is the pair's entry of ``summary.json``.
     """
-    unimanual = [r for r in rows if not r["bimanual"]]
-    scored = [r for r in unimanual if r["ratio"] is not None]
-    mirrors = [r for r in scored if r["mirror"]]
-    lags = [float(r["lag_ms"]) for r in mirrors if r["lag_ms"] is not None]
+    unimanual = [r for r in rows if not r.bimanual]
+    scored = [r for r in unimanual if r.ratio is not None]
+    mirrors = [r for r in scored if r.mirror]
+    lags = [float(r.lag_ms) for r in mirrors if r.lag_ms is not None]
     fraction = len(mirrors) / len(scored) if scored else None
     force = None
-    paired = [(r["active_uv"], r["ratio"]) for r in scored if r["active_uv"] is not None]
+    paired = [(r.active_uv, r.ratio) for r in scored if r.active_uv is not None]
     if len(paired) >= MIN_TRIALS_FOR_CI:
         result = spearman_ci(np.array([p[0] for p in paired]), np.array([p[1] for p in paired]))
         if result is not None:
-            force = {"rho": round(result[0], 3), "ci": [round(v, 3) for v in result[1]]}
-            force["trials"] = len(paired)
+            low, high = (round(v, 3) for v in result[1])
+            force = ForceDependence(rho=round(result[0], 3), ci=(low, high), trials=len(paired))
     ci = bootstrap_ci(lags) if len(lags) >= MIN_TRIALS_FOR_CI else None
-    summary: dict[str, Any] = {
-        "pair": name,
-        "trials": len(rows),
-        "bimanual": len(rows) - len(unimanual),
-        "excluded": len(unimanual) - len(scored),
-        "with_mirror": len(mirrors),
-        "mirror_fraction": None if fraction is None else round(fraction, 3),
-        "espay_bin": None if fraction is None else espay_bin(fraction),
-        "median_ratio": _median([float(r["ratio"]) for r in mirrors]),
-        "median_lag_ms": _median(lags),
-        "lag_ci_ms": None if ci is None else [round(v, 2) for v in ci],
-        "lag_iqr_ms": _iqr(lags),
-        "median_grade": None,
-        "force_dependence": force,
-        "contraction_s": round(contraction_s, 2),
-        "coherence": None if coherence_emg is None else _coherence_summary(coherence_emg),
-        "coherence_rectified": (
+    grades = [int(r.grade) for r in scored if r.grade is not None]
+    cc = None
+    if correlogram is not None and correlogram.segments:
+        cc = CorrelogramSummary(
+            peak_lag_ms=round(correlogram.peak_lag_ms, 2),
+            peak_r=round(correlogram.peak_r, 4),
+            chance_r=round(correlogram.chance, 4),
+            half_width_ms=correlogram.half_width_ms,
+            segments=correlogram.segments,
+        )
+    return PairSummary(
+        pair=name,
+        trials=len(rows),
+        bimanual=len(rows) - len(unimanual),
+        excluded=len(unimanual) - len(scored),
+        with_mirror=len(mirrors),
+        mirror_fraction=None if fraction is None else round(fraction, 3),
+        espay_bin=None if fraction is None else espay_bin(fraction),
+        median_ratio=_median([float(r.ratio) for r in mirrors]),
+        median_lag_ms=_median(lags),
+        lag_ci_ms=None if ci is None else (round(ci[0], 2), round(ci[1], 2)),
+        lag_iqr_ms=_iqr(lags),
+        median_grade=int(np.median(grades)) if grades else None,
+        force_dependence=force,
+        contraction_s=round(contraction_s, 2),
+        coherence=None if coherence_emg is None else _coherence_summary(coherence_emg),
+        coherence_rectified=(
             None if coherence_rectified is None else _coherence_summary(coherence_rectified)
         ),
-        "correlogram": None,
-    }
-    grades = [int(r["grade"]) for r in scored if r["grade"] is not None]
-    if grades:
-        summary["median_grade"] = int(np.median(grades))
-    if correlogram is not None and correlogram.segments:
-        summary["correlogram"] = {
-            "peak_lag_ms": round(correlogram.peak_lag_ms, 2),
-            "peak_r": round(correlogram.peak_r, 4),
-            "chance_r": round(correlogram.chance, 4),
-            "half_width_ms": correlogram.half_width_ms,
-            "segments": correlogram.segments,
-        }
-    return summary
+        correlogram=cc,
+    )
 
 
 # ---- signatures ----------------------------------------------------------------------------
 
 
-def _timing(s: Mapping[str, Any]) -> str:
-    lags_n = s["with_mirror"]
-    if s["lag_ci_ms"] is None:
+def _timing(s: PairSummary) -> str:
+    lags_n = s.with_mirror
+    if s.lag_ci_ms is None:
         return (
             f"Timing: {lags_n} trial(s) with mirror activity and a measured lag; at least "
             f"{MIN_TRIALS_FOR_CI} are needed for a statement (one trial's onset is uncertain by "
             "about 15 ms)."
         )
-    low, high = s["lag_ci_ms"]
+    low, high = s.lag_ci_ms
     head = (
-        f"Timing: mirror activity began a median {s['median_lag_ms']:.0f} ms after the "
+        f"Timing: mirror activity began a median {s.median_lag_ms:.0f} ms after the "
         f"voluntary onset (95 % CI {low:.0f} to {high:.0f} ms, {lags_n} trials)."
     )
-    iqr = s["lag_iqr_ms"]
+    iqr = s.lag_iqr_ms
     if SIMULTANEOUS_MS[0] <= low and high <= SIMULTANEOUS_MS[1]:
         return (
             f"{head} Near-simultaneous onset is the timing the tri-layer model links with fast "
@@ -450,9 +462,9 @@ def _timing(s: Mapping[str, Any]) -> str:
     return f"{head} This timing does not match one layer's signature clearly."
 
 
-def _synchrony(s: Mapping[str, Any]) -> str:
-    seconds = s["contraction_s"]
-    coh = s["coherence_rectified"] or s["coherence"]
+def _synchrony(s: PairSummary) -> str:
+    seconds = s.contraction_s
+    coh = s.coherence_rectified or s.coherence
     if coh is None or seconds < MIN_SYNCHRONY_S:
         return (
             f"Synchrony: {seconds:.0f} s of contraction were available; at least "
@@ -460,48 +472,48 @@ def _synchrony(s: Mapping[str, Any]) -> str:
             "(the coherence figure is shown for orientation only)."
         )
     parts = []
-    broadband = coh["broadband_share_above_limit"] or 0.0
-    beta = coh["beta_share_above_limit"] or 0.0
+    broadband = coh.broadband_share_above_limit or 0.0
+    beta = coh.beta_share_above_limit or 0.0
     if broadband >= 0.5:
         parts.append(
             f"Coherence exceeds its 95 % limit across most frequencies ({broadband:.0%} of bins): "
             "broadband coherence points to crosstalk or a shared reference, not to neural drive."
         )
     elif beta >= BAND_SHARE:
-        peak = coh["beta_peak"]
+        peak = coh.beta_peak
         parts.append(
-            f"Coherence exceeds its 95 % limit in the 15-30 Hz band (peak {peak['coherence']:.2f} "
-            f"at {peak['freq_hz']:.0f} Hz; limit {coh['limit']:.3f}, {coh['segments']} segments): "
+            f"Coherence exceeds its 95 % limit in the 15-30 Hz band (peak {peak.coherence:.2f} "
+            f"at {peak.freq_hz:.0f} Hz; limit {coh.limit:.3f}, {coh.segments} segments): "
             "a common drive to both sides, the synchrony signature of Layer I."
         )
     else:
         parts.append(
-            f"Coherence stays near its 95 % limit ({coh['limit']:.3f}, {coh['segments']} "
+            f"Coherence stays near its 95 % limit ({coh.limit:.3f}, {coh.segments} "
             "segments): no sign of a common drive in these data."
         )
-    cc = s["correlogram"]
-    narrow = bool(cc and cc["half_width_ms"] and cc["half_width_ms"] <= 15)
-    if narrow and abs(cc["peak_lag_ms"]) <= 5 and cc["peak_r"] > 1.5 * cc["chance_r"]:
+    cc = s.correlogram
+    narrow = bool(cc and cc.half_width_ms and cc.half_width_ms <= 15)
+    if cc is not None and narrow and abs(cc.peak_lag_ms) <= 5 and cc.peak_r > 1.5 * cc.chance_r:
         parts.append(
             f"The cross-correlogram of the rectified EMG has a narrow central peak "
-            f"({cc['peak_lag_ms']:+.0f} ms, {cc['half_width_ms']:.0f} ms wide, r = "
-            f"{cc['peak_r']:.2f} against {cc['chance_r']:.2f} by chance), as described for "
+            f"({cc.peak_lag_ms:+.0f} ms, {cc.half_width_ms:.0f} ms wide, r = "
+            f"{cc.peak_r:.2f} against {cc.chance_r:.2f} by chance), as described for "
             "branched corticospinal axons (Layer I)."
         )
     return "Synchrony: " + " ".join(parts)
 
 
-def _force(s: Mapping[str, Any]) -> str:
-    force = s["force_dependence"]
+def _force(s: PairSummary) -> str:
+    force = s.force_dependence
     if force is None:
         return (
             f"Force dependence: needs at least {MIN_TRIALS_FOR_CI} unimanual trials with both "
             "sides measured; no statement."
         )
-    low, high = force["ci"]
+    low, high = force.ci
     head = (
-        f"Force dependence: across {force['trials']} trials the mirror ratio against the "
-        f"strength of the voluntary contraction has Spearman rho {force['rho']:+.2f} "
+        f"Force dependence: across {force.trials} trials the mirror ratio against the "
+        f"strength of the voluntary contraction has Spearman rho {force.rho:+.2f} "
         f"(95 % CI {low:+.2f} to {high:+.2f})."
     )
     if low > 0:
@@ -514,12 +526,12 @@ def _force(s: Mapping[str, Any]) -> str:
     return f"{head} No clear dependence on force."
 
 
-def signatures(summary: Mapping[str, Any]) -> list[str]:
+def signatures(summary: PairSummary) -> list[str]:
     """Plain-language statements relating one pair's measures to the three mechanism layers.
 
     Parameters
     ----------
-    summary : dict
+    summary : PairSummary
         From :func:`pair_summary`.
 
     Returns
@@ -527,26 +539,26 @@ def signatures(summary: Mapping[str, Any]) -> list[str]:
     list of str
         Statements (each says what it rests on), ending with the disclaimer.
     """
-    if summary["trials"] and summary["bimanual"] == summary["trials"]:
+    if summary.trials and summary.bimanual == summary.trials:
         return [
             (
-                f"All {summary['trials']} trials were bimanual (both sides strongly active): "
+                f"All {summary.trials} trials were bimanual (both sides strongly active): "
                 "mirror measures do not apply to them."
             ),
             DISCLAIMER,
         ]
-    if summary["trials"] == 0:
+    if summary.trials == 0:
         return ["No trials were detected for this pair: there is nothing to describe.", DISCLAIMER]
     bimanual = []
-    if summary["bimanual"]:
+    if summary.bimanual:
         bimanual = [
             (
-                f"{summary['bimanual']} of {summary['trials']} trials were bimanual (both sides "
+                f"{summary.bimanual} of {summary.trials} trials were bimanual (both sides "
                 "strongly active): they are not counted as mirror movements."
             )
         ]
-    if summary["with_mirror"] == 0:
-        unimanual = summary["trials"] - summary["bimanual"]
+    if summary.with_mirror == 0:
+        unimanual = summary.trials - summary.bimanual
         lines = [
             (
                 f"No mirror activity was detected in {unimanual} unimanual trial(s): there is no "

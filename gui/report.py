@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from detection.events import State
-from detection.offline import BETA_BAND_HZ, DISCLAIMER, MIN_SYNCHRONY_S
+from detection.offline import BETA_BAND_HZ, DISCLAIMER, MIN_SYNCHRONY_S, TrialRow
 from detection.summary import MIN_TRIALS_FOR_CI
 from gui.report_plots import COLORS, Chart
 from gui.terminal import describe_event
@@ -77,18 +77,18 @@ def _table(header: list[str], rows: list[list[str]], numeric: set[int] | None = 
 
 def _header(a: Analysis) -> str:
     s, summary = a.session, a.summary
-    rec = summary["recording"]
+    rec = summary.recording
     started = (s.sidecar or {}).get("started_utc")
     started = _when(started) if started else None
     pairs = ", ".join(f"{p.name} ({_e(p.left)} / {_e(p.right)})" for p in a.pairs)
     lines = [
-        f"<b>File</b> {_e(s.path.name)} · <b>EMG</b> {_e(rec['emg_stream'])}, "
-        f"{rec['fs_hz']:g} Hz · <b>analysed</b> {rec['processed_s']:.1f} s"
-        + (f" from {rec['processed_from_s']:.2f} s" if rec["processed_from_s"] else ""),
+        f"<b>File</b> {_e(s.path.name)} · <b>EMG</b> {_e(rec.emg_stream)}, "
+        f"{rec.fs_hz:g} Hz · <b>analysed</b> {rec.processed_s:.1f} s"
+        + (f" from {rec.processed_from_s:.2f} s" if rec.processed_from_s else ""),
         f"<b>Pairs</b> {pairs}",
         (f"<b>Recorded</b> {_e(started)} · " if started else "")
-        + f"<b>Analysed</b> {_e(_when(summary['analyzed_utc']))} · MirrorScope "
-        f"{_e(summary['software']['version'])}",
+        + f"<b>Analysed</b> {_e(_when(summary.analyzed_utc))} · MirrorScope "
+        f"{_e(summary.software.version)}",
     ]
     return (
         "<h1>MirrorScope session report</h1>"
@@ -104,30 +104,30 @@ def _glance(a: Analysis) -> str:
     for p in a.pairs:
         s = p.summary
         share = "–"
-        if s["mirror_fraction"] is not None:
-            scored = s["trials"] - s["bimanual"] - s["excluded"]
+        if s.mirror_fraction is not None:
+            scored = s.trials - s.bimanual - s.excluded
             espay = (
-                f"Espay {_e(s['espay_bin'])}"
+                f"Espay {_e(s.espay_bin)}"
                 if scored >= MIN_TRIALS_FOR_CI
                 else f"Espay bin needs ≥ {MIN_TRIALS_FOR_CI} trials"
             )
-            share = f"{s['with_mirror']} of {scored} ({100 * s['mirror_fraction']:.0f} %, {espay})"
-        lag = _num(s["median_lag_ms"], "{:.0f} ms")
-        if s["lag_ci_ms"]:
-            lag += f" (95 % CI {s['lag_ci_ms'][0]:.0f} to {s['lag_ci_ms'][1]:.0f})"
-        elif s["median_lag_ms"] is not None:
+            share = f"{s.with_mirror} of {scored} ({100 * s.mirror_fraction:.0f} %, {espay})"
+        lag = _num(s.median_lag_ms, "{:.0f} ms")
+        if s.lag_ci_ms:
+            lag += f" (95 % CI {s.lag_ci_ms[0]:.0f} to {s.lag_ci_ms[1]:.0f})"
+        elif s.median_lag_ms is not None:
             lag += f" (CI needs ≥ {MIN_TRIALS_FOR_CI} trials)"
         rows.append(
             [
                 f"<b>{_e(p.name)}</b>",
-                str(s["trials"]),
-                str(s["bimanual"]),
-                str(s["excluded"]),
+                str(s.trials),
+                str(s.bimanual),
+                str(s.excluded),
                 share,
-                _num(s["median_ratio"]),
+                _num(s.median_ratio),
                 lag,
-                _num(s["median_grade"], "{}")
-                + (" (provisional)" if s["median_grade"] is not None else ""),
+                _num(s.median_grade, "{}")
+                + (" (provisional)" if s.median_grade is not None else ""),
             ]
         )
     header = [
@@ -183,21 +183,21 @@ def _mirror_windows(a: Analysis) -> dict[str, list[tuple[float, float]]]:
     return windows
 
 
-def _trial_panel(a: Analysis, pair: PairAnalysis, row: dict[str, Any], windows: list) -> str:
+def _trial_panel(a: Analysis, pair: PairAnalysis, row: TrialRow, windows: list) -> str:
     run = a.run
     t0 = float(run.times[0])
-    start, stop = row["t_onset"] - PRE_S, row["t_offset"] + POST_S
+    start, stop = row.t_onset - PRE_S, row.t_offset + POST_S
     lo, hi = np.searchsorted(run.times, [start, stop])
     t = run.times[lo:hi] - t0
     left = run.labels.index(pair.left)
     right = run.labels.index(pair.right)
-    active, mirror = (left, right) if row["active_side"] == "left" else (right, left)
-    verdict = "bimanual" if row["bimanual"] else ("MIRROR" if row["mirror"] else "no mirror")
+    active, mirror = (left, right) if row.active_side == "left" else (right, left)
+    verdict = "bimanual" if row.bimanual else ("MIRROR" if row.mirror else "no mirror")
     cls = ' class="mirror"' if verdict == "MIRROR" else ""
     caption = (
-        f"#{row['trial']} · {_e(pair.name)} · active {row['active_side']} · "
-        f"<span{cls}>{verdict}</span> · ratio {_num(row['ratio'])}"
-        + ("" if row["bimanual"] else f" · lag {_num(row['lag_ms'], '{:.0f} ms')}")
+        f"#{row.trial} · {_e(pair.name)} · active {row.active_side} · "
+        f"<span{cls}>{verdict}</span> · ratio {_num(row.ratio)}"
+        + ("" if row.bimanual else f" · lag {_num(row.lag_ms, '{:.0f} ms')}")
     )
     charts = []
     for channel, role in ((active, "active"), (mirror, "other side")):
@@ -219,11 +219,11 @@ def _trial_panel(a: Analysis, pair: PairAnalysis, row: dict[str, Any], windows: 
             ylabel="µV",
             xlabel="" if role == "active" else "s from session start",
         )
-        chart.span(row["t_onset_s"], row["t_offset_s"], COLORS["window"], opacity=0.12)
+        chart.span(row.t_onset_s, row.t_offset_s, COLORS["window"], opacity=0.12)
         if role != "active":
             tail_s = a.plan.config.mirror.tail_s
             for on, off in windows:  # this trial's own mirror activity, not its neighbours'
-                if off >= row["t_onset"] and on <= row["t_offset"] + tail_s:
+                if off >= row.t_onset and on <= row.t_offset + tail_s:
                     chart.span(on - t0, off - t0, COLORS["mirror_window"], opacity=0.22)
         if rest is not None:
             chart.hline(rest, "#777", dash="2,3")
@@ -235,7 +235,7 @@ def _trial_panel(a: Analysis, pair: PairAnalysis, row: dict[str, Any], windows: 
 
 def _trials(a: Analysis) -> str:
     rows = [(p, r) for p in a.pairs for r in p.rows]
-    rows.sort(key=lambda item: item[1]["trial"])
+    rows.sort(key=lambda item: item[1].trial)
     if not rows:
         return "<h2>Trials</h2><p>No trials were detected.</p>"
     windows = _mirror_windows(a)
@@ -282,12 +282,12 @@ def _distributions(a: Analysis) -> str:
     ]
     cuts = a.plan.config.grading.cut_points
     for p in a.pairs:
-        rows = [r for r in p.rows if not r["bimanual"] and r["ratio"] is not None]
+        rows = [r for r in p.rows if not r.bimanual and r.ratio is not None]
         if not rows:
             parts.append(f"<p>{_e(p.name)}: no unimanual trial with a ratio.</p>")
             continue
-        ratios = np.array([r["ratio"] for r in rows], dtype=float)
-        mirror = np.array([r["mirror"] for r in rows], dtype=bool)
+        ratios = np.array([r.ratio for r in rows], dtype=float)
+        mirror = np.array([r.mirror for r in rows], dtype=bool)
         top = float(min(max(1.0, ratios.max() * 1.05), 2.0))
         chart = _strip(
             ratios,
@@ -301,8 +301,8 @@ def _distributions(a: Analysis) -> str:
         over = int((ratios > top).sum())
         if over:
             chart.note(f"{over} trial(s) above {top:g}")
-        lag_rows = [r for r in rows if r["mirror"] and r["lag_ms"] is not None]
-        lags = np.array([r["lag_ms"] for r in lag_rows], dtype=float)
+        lag_rows = [r for r in rows if r.mirror and r.lag_ms is not None]
+        lags = np.array([r.lag_ms for r in lag_rows], dtype=float)
         lo = min(-20.0, float(lags.min()) - 10) if len(lags) else -20.0
         hi = max(100.0, float(lags.max()) + 10) if len(lags) else 100.0
         lag_chart = _strip(
@@ -312,11 +312,11 @@ def _distributions(a: Analysis) -> str:
             title=f"{p.name}: onset lag ({len(lags)} trials with mirror activity)",
             xlabel="mirror onset − voluntary onset (ms)",
         )
-        ci = p.summary["lag_ci_ms"]
+        ci = p.summary.lag_ci_ms
         if ci:
             lag_chart.span(ci[0], ci[1], COLORS["mirror"], opacity=0.18, label="95 % CI of median")
-        if p.summary["median_lag_ms"] is not None:
-            lag_chart.vline(p.summary["median_lag_ms"], "#222", label="median")
+        if p.summary.median_lag_ms is not None:
+            lag_chart.vline(p.summary.median_lag_ms, "#222", label="median")
         lag_chart.vline(0.0, "#999", dash="2,3")
         if len(lags) and not ci:
             lag_chart.note(f"CI needs ≥ {MIN_TRIALS_FOR_CI} trials")
@@ -401,14 +401,12 @@ def _synchrony(a: Analysis) -> str:
 def _force(a: Analysis) -> str:
     parts = []
     for p in a.pairs:
-        rows = [
-            r for r in p.rows if not r["bimanual"] and r["ratio"] is not None and r["active_uv"]
-        ]
+        rows = [r for r in p.rows if not r.bimanual and r.ratio is not None and r.active_uv]
         if len(rows) < 3:
             continue
-        x = np.array([r["active_uv"] for r in rows], dtype=float)
-        y = np.array([r["ratio"] for r in rows], dtype=float)
-        mirror = np.array([r["mirror"] for r in rows])
+        x = np.array([r.active_uv for r in rows], dtype=float)
+        y = np.array([r.ratio for r in rows], dtype=float)
+        mirror = np.array([r.mirror for r in rows])
         top = float(np.clip(1.3 * np.percentile(y, 90), 0.1, 2.0))
         over = int((y > top).sum())
         y = np.minimum(y, top)
@@ -422,10 +420,10 @@ def _force(a: Analysis) -> str:
         )
         chart.points(x[~mirror], y[~mirror], "#999999", label="no mirror")
         chart.points(x[mirror], y[mirror], COLORS["mirror"], label="mirror")
-        force = p.summary["force_dependence"]
+        force = p.summary.force_dependence
         if force:
-            low, high = force["ci"]
-            chart.note(f"Spearman rho {force['rho']:+.2f} (95 % CI {low:+.2f} to {high:+.2f})")
+            low, high = force.ci
+            chart.note(f"Spearman rho {force.rho:+.2f} (95 % CI {low:+.2f} to {high:+.2f})")
         else:
             chart.note(f"rho needs ≥ {MIN_TRIALS_FOR_CI} trials")
         if over:
@@ -470,14 +468,14 @@ def _events(a: Analysis) -> str:
 
 def _methods(a: Analysis) -> str:
     cfg, s = a.plan.config, a.summary
-    cal = s["calibration"]
+    cal = s.calibration
     cal_rows = [
-        [_e(label), _num(v["rest_mean_uv"], "{:.1f}"), _num(v["rest_sd_uv"], "{:.1f}")]
-        for label, v in cal["channels"].items()
+        [_e(ch.label), _num(ch.rest_mean_uv, "{:.1f}"), _num(ch.rest_sd_uv, "{:.1f}")]
+        for ch in cal.channels
     ]
     peak = a.plan.quiet.peak_normalised if a.plan.quiet else ()
     items = [
-        f"Calibration: {_e(cal['source'])}. Mains: {_e(cal['mains_hz'] or 'off')} Hz.",
+        f"Calibration: {_e(cal.source)}. Mains: {_e(cal.mains_hz or 'off')} Hz.",
         (
             f"Filters: causal Butterworth band-pass {cfg.filter.highpass_hz:g}–"
             f"{cfg.filter.lowpass_hz:g} Hz (order {cfg.filter.order}), adaptive mains canceller; "
@@ -497,13 +495,13 @@ def _methods(a: Analysis) -> str:
             "normalisation); bimanual trials are those with both sides above "
             f"{cfg.mirror.bimanual_mvc_fraction:.0%} of it, and the normalised ratio refers to it."
         )
-    rep = s.get("reproduction")
+    rep = s.reproduction
     if rep:
         items.append(
-            f"Reproduction: the live detector published {rep['live_trials']} trials during the "
-            f"recording; this analysis found {rep['matching']} of them again with every value "
-            f"equal ({rep['identical']} to the microsecond; times at most "
-            f"{rep['max_time_difference_ms']:.3f} ms apart, the difference between two "
+            f"Reproduction: the live detector published {rep.live_trials} trials during the "
+            f"recording; this analysis found {rep.matching} of them again with every value "
+            f"equal ({rep.identical} to the microsecond; times at most "
+            f"{rep.max_time_difference_ms:.3f} ms apart, the difference between two "
             "estimates of the LSL clock offset)."
         )
     items.extend(_e(note) for note in a.notes)

@@ -95,18 +95,18 @@ def run(args: argparse.Namespace) -> int:
     sys.stdout.write(f"{args.file.name}: {plan.calibration_source}\n")
     for pair in analysis.pairs:
         s = pair.summary
-        share = "-" if s["mirror_fraction"] is None else f"{100 * s['mirror_fraction']:.0f} %"
-        lag = "-" if s["median_lag_ms"] is None else f"{s['median_lag_ms']:.0f} ms"
+        share = "-" if s.mirror_fraction is None else f"{100 * s.mirror_fraction:.0f} %"
+        lag = "-" if s.median_lag_ms is None else f"{s.median_lag_ms:.0f} ms"
         sys.stdout.write(
-            f"  {pair.name}: {s['trials']} trials ({s['bimanual']} bimanual), mirror activity "
+            f"  {pair.name}: {s.trials} trials ({s.bimanual} bimanual), mirror activity "
             f"in {share}, median lag {lag}\n"
         )
-    reproduction = analysis.summary.get("reproduction")
+    reproduction = analysis.summary.reproduction
     if reproduction:
         sys.stdout.write(
-            f"  live trials found again: {reproduction['matching']} of "
-            f"{reproduction['live_trials']} ({reproduction['identical']} identical to the "
-            f"microsecond, times within {reproduction['max_time_difference_ms']:.3f} ms)\n"
+            f"  live trials found again: {reproduction.matching} of "
+            f"{reproduction.live_trials} ({reproduction.identical} identical to the "
+            f"microsecond, times within {reproduction.max_time_difference_ms:.3f} ms)\n"
         )
     for name, path in paths.items():
         sys.stdout.write(f"  {name:<8} {path}\n")

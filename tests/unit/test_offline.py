@@ -6,6 +6,8 @@ for the plain-language signatures.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 from pathlib import Path
 
@@ -22,7 +24,16 @@ from detection.metrics import (
     segment_starts,
     spearman_ci,
 )
-from detection.offline import DISCLAIMER, pair_summary, quiet_calibration, signatures, trial_table
+from detection.offline import (
+    DISCLAIMER,
+    TRIAL_COLUMNS,
+    PairSummary,
+    TrialRow,
+    pair_summary,
+    quiet_calibration,
+    signatures,
+    trial_table,
+)
 
 FS = 1000.0
 CONFIG = load_config(Path(__file__).parents[2] / "configs" / "default.toml")
@@ -116,16 +127,39 @@ def test_quiet_calibration_finds_rest_between_bursts():
     assert quiet.calibration.channels["R"].mvc_uv > 250  # bursts fill 70 % of 0.5 s
 
 
-def _summary(lags: list[float], *, ratios: list[float] | None = None, force=None) -> dict:
+def _row(number: int, **fields) -> TrialRow:
+    """A unimanual trial of the left side with mirror activity, changed by ``fields``."""
+    t = 2.0 * number
+    values = {
+        "trial": number,
+        "pair": "FDI",
+        "active_side": "left",
+        "t_onset_s": t,
+        "t_offset_s": t + 1.0,
+        "duration_s": 1.0,
+        "mirror": True,
+        "ratio": 0.3,
+        "ratio_norm": None,
+        "lag_ms": 20.0,
+        "grade": 3,
+        "bimanual": False,
+        "quality": "",
+        "active_uv": None,
+        "mirror_uv": None,
+        "t_onset": 100.0 + t,
+        "t_offset": 101.0 + t,
+    }
+    return TrialRow(**{**values, **fields})
+
+
+def _summary(lags: list[float], *, ratios: list[float] | None = None, force=None) -> PairSummary:
     rows = [
-        {
-            "bimanual": False,
-            "ratio": (ratios or [0.3] * len(lags))[i],
-            "mirror": True,
-            "lag_ms": lag,
-            "grade": 3,
-            "active_uv": None if force is None else force[i],
-        }
+        _row(
+            i + 1,
+            ratio=(ratios or [0.3] * len(lags))[i],
+            lag_ms=lag,
+            active_uv=None if force is None else force[i],
+        )
         for i, lag in enumerate(lags)
     ]
     return pair_summary("FDI", rows, contraction_s=0.0)
@@ -173,6 +207,101 @@ def test_short_synchrony_data_gives_no_statement():
     assert "at least 30 s" in line
 
 
+#: The keys of a pair's entry in summary.json, in their order (other programs read them).
+PAIR_KEYS = [
+    "pair",
+    "trials",
+    "bimanual",
+    "excluded",
+    "with_mirror",
+    "mirror_fraction",
+    "espay_bin",
+    "median_ratio",
+    "median_lag_ms",
+    "lag_ci_ms",
+    "lag_iqr_ms",
+    "median_grade",
+    "force_dependence",
+    "contraction_s",
+    "coherence",
+    "coherence_rectified",
+    "correlogram",
+]
+COHERENCE_KEYS = [
+    "segments",
+    "limit",
+    "beta_share_above_limit",
+    "broadband_share_above_limit",
+    "beta_peak",
+]
+
+
+def _full_summary() -> PairSummary:
+    """A summary with every part filled: lag interval, force dependence, synchrony measures."""
+    rng = np.random.default_rng(4)
+    n = 40 * int(FS)
+    drive = _band(rng.standard_normal(n), 15, 30)
+    x = drive + 0.7 * rng.standard_normal(n)
+    y = drive + 0.7 * rng.standard_normal(n)
+    starts = segment_starts(np.ones(n, bool), int(FS))
+    lags = list(np.linspace(20, 45, 14))
+    force = list(np.linspace(50, 500, 14))
+    ratios = list(np.linspace(0.05, 0.4, 14))
+    rows = [
+        _row(i + 1, ratio=ratios[i], lag_ms=lag, grade=2, active_uv=force[i])
+        for i, lag in enumerate(lags)
+    ]
+    return pair_summary(
+        "FDI",
+        rows,
+        contraction_s=40.0,
+        coherence_emg=coherence(x, y, FS, starts, mains_hz=50),
+        coherence_rectified=coherence(np.abs(x), np.abs(y), FS, starts, mains_hz=50),
+        correlogram=cross_correlogram(np.abs(x), np.abs(y), FS, starts),
+    )
+
+
+def test_pair_summary_json_has_the_documented_keys_and_round_trips():
+    summary = _full_summary()
+    doc = summary.to_dict()
+    assert list(doc) == PAIR_KEYS
+    assert json.loads(json.dumps(doc)) == doc, "plain JSON types only: lists, not tuples"
+    assert isinstance(summary.lag_ci_ms, tuple)
+    assert doc["lag_ci_ms"] == list(summary.lag_ci_ms)
+    assert list(doc["force_dependence"]) == ["rho", "ci", "trials"]
+    assert doc["force_dependence"]["ci"] == list(summary.force_dependence.ci)
+    for key in ("coherence", "coherence_rectified"):
+        assert list(doc[key]) == COHERENCE_KEYS
+        assert list(doc[key]["beta_peak"]) == ["freq_hz", "coherence"]
+    assert list(doc["correlogram"]) == [
+        "peak_lag_ms",
+        "peak_r",
+        "chance_r",
+        "half_width_ms",
+        "segments",
+    ]
+    empty = pair_summary("FDI", [], contraction_s=0.0).to_dict()
+    assert list(empty) == PAIR_KEYS
+    assert json.loads(json.dumps(empty)) == empty
+    assert empty["lag_ci_ms"] is empty["coherence"] is empty["correlogram"] is None
+
+
+def test_trial_rows_and_summaries_are_frozen():
+    summary = _full_summary()
+    parts = (
+        _row(1),
+        summary,
+        summary.force_dependence,
+        summary.coherence,
+        summary.coherence.beta_peak,
+        summary.correlogram,
+    )
+    for part in parts:
+        field = dataclasses.fields(part)[0].name
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(part, field, None)
+
+
 def test_trial_table_measures_each_side_above_rest():
     times = np.arange(3000) / FS
     envelope = np.full((3000, 2), 3.0)
@@ -194,7 +323,9 @@ def test_trial_table_measures_each_side_above_rest():
     (row,) = trial_table(
         [trial], times, envelope, [("FDI", 0, 1)], rest_power=[9.0, 9.0], t_start=0.5
     )
-    assert row["t_onset_s"] == 0.5
-    assert row["duration_s"] == 1.0
-    assert row["active_uv"] == pytest.approx(math.sqrt(100**2 - 9), abs=0.01)
-    assert row["mirror_uv"] == pytest.approx(math.sqrt(13**2 - 9), abs=0.01)
+    assert row.t_onset_s == 0.5
+    assert row.duration_s == 1.0
+    assert row.active_uv == pytest.approx(math.sqrt(100**2 - 9), abs=0.01)
+    assert row.mirror_uv == pytest.approx(math.sqrt(13**2 - 9), abs=0.01)
+    assert row.quality == ""
+    assert tuple(row.to_dict()) == TRIAL_COLUMNS, "the columns of trials.csv, in order"

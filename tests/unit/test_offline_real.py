@@ -45,19 +45,20 @@ def test_unimanual_handshaking_finds_the_right_biceps_and_a_quiet_left():
     analysis = _analysis("uci_physaction_s04_handshaking.npz")
     assert "no rest block" in analysis.plan.calibration_source
     bic = _pair(analysis, "Bic")
-    right = [r for r in bic.rows if r["active_side"] == "right"]
+    right = [r for r in bic.rows if r.active_side == "right"]
     assert len(right) >= 8
-    assert not any(r["bimanual"] for r in bic.rows)
-    assert np.median([r["ratio"] for r in right]) < 0.05, "the left arm stays at rest"
-    channels = analysis.summary["calibration"]["channels"]
-    assert channels["L-Bic"]["rest_mean_uv"] < 30 < channels["R-Bic"]["rest_mean_uv"]
+    assert not any(r.bimanual for r in bic.rows)
+    assert np.median([r.ratio for r in right]) < 0.05, "the left arm stays at rest"
+    calibration = analysis.summary.calibration
+    left, right = calibration.channel("L-Bic"), calibration.channel("R-Bic")
+    assert left.rest_mean_uv < 30 < right.rest_mean_uv
 
 
 @needs_data
 def test_bimanual_clapping_is_reported_as_bimanual_not_mirror():
     bic = _pair(_analysis("uci_physaction_s04_clapping.npz"), "Bic")
-    assert sum(r["bimanual"] for r in bic.rows) >= 5
-    assert bic.summary["with_mirror"] <= 1
+    assert sum(r.bimanual for r in bic.rows) >= 5
+    assert bic.summary.with_mirror <= 1
 
 
 @needs_data
@@ -76,7 +77,7 @@ def test_one_sided_recording_needs_pairs_from_a_config(tmp_path):
     data["pairs"] = [{"name": "quiet-vs-active", "left": "RF", "right": "BF"}]
     analysis = _analysis("uci_lowerlimb_5Npie.npz", parse_config(data))
     rows = _pair(analysis, "quiet-vs-active").rows
-    assert sum(r["active_side"] == "right" for r in rows) >= 3, "the hamstring contractions"
+    assert sum(r.active_side == "right" for r in rows) >= 3, "the hamstring contractions"
 
 
 @needs_data
@@ -224,6 +225,30 @@ def test_xdf_without_sidecar_is_analysed_as_live_with_its_declared_pairs(tmp_pat
     assert "first 5 s" in plan.calibration_source
     analysis = analyze(session, plan)
     truth = [tr.to_dict(t0) for tr in patient.completed_trials(0, n)]
-    found = [r for r in analysis.pairs[0].rows if not r["bimanual"]]
+    found = [r for r in analysis.pairs[0].rows if not r.bimanual]
     assert len(found) >= len(truth) - 1 >= 3
-    assert sum(r["mirror"] for r in found) >= len(found) - 1, "stroke: mirror activity"
+    assert sum(r.mirror for r in found) >= len(found) - 1, "stroke: mirror activity"
+    doc = analysis.summary.to_dict()
+    assert list(doc) == [
+        "file",
+        "kind",
+        "analyzed_utc",
+        "software",
+        "recording",
+        "calibration",
+        "events",
+        "pairs",
+        "reproduction",
+        "config",
+        "notes",
+    ]
+    assert json.loads(json.dumps(doc)) == doc, "plain JSON types only: lists, not tuples"
+    assert doc["pairs"][0] == {
+        **analysis.pairs[0].summary.to_dict(),
+        "signatures": analysis.pairs[0].signatures,
+    }
+    assert list(doc["calibration"]["channels"]) == list(patient.labels)
+    assert "measured_on_s" not in doc["calibration"]["channels"][patient.labels[0]]
+    assert doc["reproduction"] is None, "no live events in this file"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        analysis.summary.recording.fs_hz = 1.0  # type: ignore[misc]
