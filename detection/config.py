@@ -22,6 +22,7 @@ from detection.errors import MirrorScopeError
 
 __all__ = [
     "AcquisitionConfig",
+    "BaselineConfig",
     "CalibrationConfig",
     "Config",
     "ConfigError",
@@ -111,6 +112,7 @@ class FilterConfig:
     mains_hz: int | str = _f("auto", choices=(50, 60, "auto", "off"))
     mains_drift_hz: float = _f(0.5, minimum=0.0, maximum=2.0)
     mains_bandwidth_hz: float = _f(1.0, minimum=0.0, maximum=10.0, exclusive_minimum=True)
+    mains_detect_s: float = _f(1.0, minimum=0.25, maximum=30.0)
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,23 @@ class CalibrationConfig:
     max_rest_ratio: float = _f(5.0, minimum=1.0)
     file: str = _f("")
     mvc_window_s: float = _f(0.5, minimum=0.05, maximum=10.0)
+    block_s: float = _f(0.25, minimum=0.05, maximum=2.0)
+    quiet_factor: float = _f(1.5, minimum=1.0, exclusive_minimum=True)
+    give_up_s: float = _f(60.0, minimum=5.0, maximum=3600.0)
+    progress_every_s: float = _f(1.0, minimum=0.1, maximum=60.0)
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    """The rest baseline after calibration, kept up to date in quiet stretches."""
+
+    adapt: bool = _f(True)
+    time_constant_s: float = _f(4.0, minimum=0.25, maximum=600.0)
+    quiet_before_s: float = _f(0.5, minimum=0.0, maximum=30.0)
+    quiet_after_s: float = _f(1.0, minimum=0.0, maximum=30.0)
+    max_rate_per_s: float = _f(0.1, minimum=0.0, maximum=1.0)
+    quiet_factor: float = _f(1.5, minimum=1.0, exclusive_minimum=True)
+    report_share: float = _f(0.1, minimum=0.0, exclusive_minimum=True)
 
 
 @dataclass(frozen=True)
@@ -179,7 +198,8 @@ class QualityConfig:
     flat_s: float = _f(0.2, minimum=0.01, maximum=60.0)
     settle_s: float = _f(0.3, minimum=0.0, maximum=10.0)
     motion_uv: float = _f(50.0, minimum=0.0, exclusive_minimum=True)
-    min_mains_snr_db: float = _f(0.0, minimum=-60.0, maximum=60.0)
+    motion_low_hz: float = _f(3.0, minimum=3.0, maximum=15.0)
+    mains_residual_ratio: float = _f(0.5, minimum=0.0, exclusive_minimum=True)
 
 
 @dataclass(frozen=True)
@@ -222,6 +242,7 @@ class Config:
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     mirror: MirrorConfig = field(default_factory=MirrorConfig)
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
+    baseline: BaselineConfig = field(default_factory=BaselineConfig)
     grading: GradingConfig = field(default_factory=GradingConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
     cues: CuesConfig = field(default_factory=CuesConfig)
@@ -272,6 +293,7 @@ _SECTIONS: dict[str, type] = {
     "detector": DetectorConfig,
     "mirror": MirrorConfig,
     "calibration": CalibrationConfig,
+    "baseline": BaselineConfig,
     "grading": GradingConfig,
     "quality": QualityConfig,
     "cues": CuesConfig,

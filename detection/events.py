@@ -42,8 +42,11 @@ EVENT_KINDS: Final[tuple[str, ...]] = get_args(EventKind)
 #: The ``state`` of a ``status`` event. Every state any part of MirrorScope publishes is here;
 #: code names them through :class:`State`, never by typing the string.
 StatusState = Literal[
+    "calibrating",  # rest collected for the calibration so far (rest_s_so_far, rest_s), ~1/s
     "calibrated",  # the rest calibration is done: thresholds in force (mains_hz, rest_uv)
-    "calibration_failed",  # the rest held movement or too few usable samples (reason, channels)
+    "calibration_failed",  # an explicit rest held movement, or no usable rest for long (reason,
+    # channels); the calibration goes on looking
+    "baseline_updated",  # the rest baseline followed the noise floor (channels moved, rest_uv)
     "channel_flagged",  # a quality flag was raised on a channel (channel, flag)
     "channel_cleared",  # ... and cleared again (channel, flag)
     "gap",  # the timestamps jumped forward (gap_s): the filters restart
@@ -63,8 +66,10 @@ Side = Literal["left", "right"]
 class State:
     """The status states by name: import these instead of typing a state out."""
 
+    CALIBRATING: Final = "calibrating"
     CALIBRATED: Final = "calibrated"
     CALIBRATION_FAILED: Final = "calibration_failed"
+    BASELINE_UPDATED: Final = "baseline_updated"
     CHANNEL_FLAGGED: Final = "channel_flagged"
     CHANNEL_CLEARED: Final = "channel_cleared"
     GAP: Final = "gap"
@@ -152,6 +157,8 @@ class Status(TypedDict):
     text: NotRequired[str]
     mains_hz: NotRequired[int | None]
     rest_uv: NotRequired[dict[str, float]]
+    rest_s_so_far: NotRequired[float]
+    rest_s: NotRequired[float]
 
 
 #: Any event payload.

@@ -71,8 +71,8 @@ class PairContext(Protocol):
         """MVC level, if calibrated."""
         ...
 
-    def flags_since(self, channel: int, index: int) -> list[str]:
-        """Quality flags active at or after ``index``."""
+    def flags_since(self, channel: int, index: int, until: int) -> list[str]:
+        """Quality flags active at some sample from ``index`` to ``until`` (inclusive)."""
         ...
 
     def raw_rise_at(self, channel: int, index: int) -> int | None:
@@ -388,7 +388,7 @@ class PairTracker:
         if trial.offset_index is not None and index > trial.offset_index + self._tail_n:
             return
         m_ch = self.channels[trial.mirror_side]
-        if EXCLUDING_FLAGS.intersection(ctx.flags_since(m_ch, index)):
+        if EXCLUDING_FLAGS.intersection(ctx.flags_since(m_ch, index, decided)):
             return  # an excluded channel never makes a mirror call; the trial will say why
         t = ctx.t(index)
         lag_ms = 1000.0 * (t - trial.onset_t)
@@ -449,7 +449,7 @@ class PairTracker:
         quality = set(trial.quality)
         excluded = False
         for side, ch in ((active, a_ch), (mirror_side, m_ch)):
-            flags = ctx.flags_since(ch, trial.onset_index)
+            flags = ctx.flags_since(ch, trial.onset_index, decided)
             quality.update(f"{flag}:{SIDES[side]}" for flag in flags)
             if EXCLUDING_FLAGS.intersection(flags):
                 quality.add(f"excluded:{SIDES[side]}")

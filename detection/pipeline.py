@@ -7,10 +7,10 @@ Everything is decided per sample and counted from the first sample the pipeline 
 same samples give the same events whatever the chunking (a test proves it). Big chunks are
 processed in pieces so that the histories the decisions look back into stay small.
 
-Without a saved calibration the first ``calibration.rest_s`` seconds are taken as rest: they
-are buffered, the mains frequency is found in them (``mains_hz = "auto"``), and the rest
-statistics are measured on them with the very filters that then carry on, so no sample is
-filtered twice and no filter restarts.
+With ``mains_hz = "auto"`` the first ``mains_detect_s`` seconds are buffered after the band-pass,
+the mains frequency is found in them and the canceller starts on them, so no sample is filtered
+twice. Without a saved calibration the rest baseline is then collected from the quiet stretches
+as they come (:mod:`detection.rest`), and kept up to date in quiet stretches afterwards.
 """
 
 from __future__ import annotations
@@ -30,17 +30,17 @@ from detection.calibration import (
     ChannelCalibration,
     MvcMeter,
     calibration_settings,
-    rest_statistics,
 )
 from detection.config import Config, check_for_rate
 from detection.envelope import EnvelopePair, RmsEnvelope
 from detection.errors import MirrorScopeError
-from detection.events import Event, State
+from detection.events import Event, State, StatusState
 from detection.filters import BandpassFilter, MainsCanceller, SosState, detect_mains_hz
 from detection.history import History
 from detection.mirror import LAG_WINDOW_S, SIDES, CueBook, PairTracker
 from detection.onset import OnsetDetector, Thresholds
 from detection.quality import FlagChange, NonFiniteBridge, QualityInputs, QualityMonitor
+from detection.rest import AdaptiveBaseline, BlockAccumulator, RestBlock, RestCalibrator, RestStats
 
 __all__ = ["ChannelMapError", "ChunkResult", "Pipeline", "resolve_pairs"]
 
@@ -48,10 +48,8 @@ log = logging.getLogger(__name__)
 
 #: Chunks longer than this are processed in pieces of this many samples.
 PIECE_N = 1024
-#: At least this fraction of the rest (after warm-up) must be usable on every channel.
-MIN_USABLE_REST_FRACTION = 0.5
-#: Lower edge of the motion-artefact band (its upper edge is the EMG band's lower edge).
-MOTION_LOW_HZ = 1.0
+#: After the mains frequency is found, the canceller converges within this long (s).
+CANCELLER_SETTLE_S = 0.25
 
 
 @dataclass
@@ -158,8 +156,8 @@ class _Context:
     def mvc_uv(self, channel: int) -> float | None:
         return self._p._channel_cal[channel].mvc_uv
 
-    def flags_since(self, channel: int, index: int) -> list[str]:
-        return self._p._quality.flags_since(channel, index)
+    def flags_since(self, channel: int, index: int, until: int) -> list[str]:
+        return self._p._quality.flags_since(channel, index, until)
 
     def raw_rise_at(self, channel: int, index: int) -> int | None:
         return self._p._detector.raw_rise_at(channel, index)
@@ -226,7 +224,13 @@ class Pipeline:
         self._bandpass = BandpassFilter(fs_hz, n, flt.highpass_hz, flt.lowpass_hz, flt.order)
         # Below the EMG band: where movement artefacts live (quality's motion check).
         self._motion_band = SosState(
-            signal.butter(2, [MOTION_LOW_HZ, flt.highpass_hz], "bandpass", fs=fs_hz, output="sos"),
+            signal.butter(
+                2,
+                [config.quality.motion_low_hz, flt.highpass_hz],
+                "bandpass",
+                fs=fs_hz,
+                output="sos",
+            ),
             n,
         )
         self._canceller: MainsCanceller | None = None
@@ -273,17 +277,28 @@ class Pipeline:
         self._t_history = History(capacity, None)
         self._cumulative = np.zeros(n)
         self._warmup_n = round(det.warmup_s * fs_hz)
-        self._rest_n = round(config.calibration.rest_s * fs_hz)
+        self._pair_channels = [(left, right) for _, left, right in self.pairs]
+        self._blocks = BlockAccumulator(max(1, round(config.calibration.block_s * fs_hz)), n)
 
         self.index = 0  # absolute index of the next sample
         self._warm_from = self._warmup_n
-        self._rest_buffer: list[tuple[np.ndarray, ...]] = []
-        self._rest_start = 0
         self._mvc: tuple[list[int], MvcMeter] | None = None
         self.calibration: Calibration | None = None
         self._channel_cal: list[ChannelCalibration] = []
+        self._calibrator: RestCalibrator | None = self._new_calibrator(explicit=False)
+        self._baseline: AdaptiveBaseline | None = None
+        self._reported_on = np.zeros(n)
+        self._progress_due_s = 0.0
+        # "auto" mains: the first mains_detect_s after the band-pass are held until the mains
+        # frequency is known; otherwise the canceller starts with the first sample.
+        self._mains_buffer: list[np.ndarray] | None = None
+        self._mains_n = round(flt.mains_detect_s * fs_hz)
         if calibration is not None:
             self.set_calibration(calibration)
+        elif flt.mains_hz == "auto":
+            self._mains_buffer = []
+        else:
+            self._make_canceller(None if flt.mains_hz == "off" else int(flt.mains_hz))
 
     # ---- public state ----------------------------------------------------------------------
 
@@ -295,9 +310,16 @@ class Pipeline:
     @property
     def rest_progress(self) -> float:
         """Fraction of the rest calibration done (1.0 when calibrated)."""
-        if self.calibration is not None:
+        if self.calibration is not None or self._calibrator is None:
             return 1.0
-        return min(1.0, (self.index - self._rest_start) / max(self._rest_n, 1))
+        return min(1.0, self._calibrator.collected_s / self.config.calibration.rest_s)
+
+    @property
+    def rest_collected_s(self) -> float:
+        """Seconds of rest collected for the calibration so far (rest_s once calibrated)."""
+        if self._calibrator is None:
+            return self.config.calibration.rest_s
+        return self._calibrator.collected_s
 
     @property
     def thresholds(self) -> Thresholds | None:
@@ -333,14 +355,18 @@ class Pipeline:
         mains = self.config.filter.mains_hz
         if mains == "auto":
             mains = calibration.mains_hz
+        self._mains_buffer = None
         self._apply_calibration(calibration, None if mains in (None, "off") else int(mains))
+        self._calibrator = None
+        self._start_baseline()
         self._warm_from = max(self._warm_from, self.index + self._warmup_n)
 
     def recalibrate(self) -> None:
-        """Measure rest again, starting with the next sample."""
+        """Measure rest again: the next ``rest_s`` must be rest (the calibration wizard)."""
         self.calibration = None
-        self._rest_buffer.clear()
-        self._rest_start = self.index
+        self._calibrator = self._new_calibrator(explicit=True)
+        self._baseline = None
+        self._blocks.reset()
         self._detector.reset()
         for tracker in self._trackers:
             tracker.reset()
@@ -362,10 +388,12 @@ class Pipeline:
         for tracker in self._trackers:
             tracker.reset()
         self._warm_from = self.index + self._warmup_n
-        if self.calibration is None:
-            self._rest_buffer.clear()
-            self._rest_start = self.index
-        else:
+        self._blocks.reset()
+        if self._calibrator is not None:
+            self._calibrator.reset()
+        if self._baseline is not None:
+            self._baseline.restart()
+        if self.calibration is not None:
             self._quality.set_baseline(self._rest_means())
 
     def add_cue(self, cue: Mapping[str, Any] | str, t: float) -> bool:
@@ -480,15 +508,22 @@ class Pipeline:
         )
 
     def _process_piece(self, data: np.ndarray, timestamps: np.ndarray) -> list[ChunkResult]:
-        if self.calibration is not None:
-            return [self._run(data, timestamps)]
-        # Split where the rest calibration ends, so the rest of the piece runs detection.
-        needed = self._rest_start + self._rest_n - self.index
-        if len(data) < needed:
-            return [self._calibrate_part(data, timestamps, finish=False)]
-        results = [self._calibrate_part(data[:needed], timestamps[:needed], finish=True)]
-        if needed < len(data):
-            results.append(self._process_piece(data[needed:], timestamps[needed:])[0])
+        # Cut where the mains frequency becomes known and where each block of the rest
+        # baseline ends: what those change (the canceller, thresholds, quality's rest level)
+        # then applies from the same sample whatever the chunking.
+        results = []
+        pos, n = 0, len(data)
+        while pos < n or not results:
+            if self._mains_buffer is not None:
+                held = sum(len(b) for b in self._mains_buffer)
+                take = min(n - pos, self._mains_n - held)
+                results.append(
+                    self._listen_for_mains(data[pos : pos + take], timestamps[pos : pos + take])
+                )
+            else:
+                take = min(n - pos, self._blocks.room)
+                results.append(self._run(data[pos : pos + take], timestamps[pos : pos + take]))
+            pos += take
         return results
 
     def _front_end(self, data: np.ndarray) -> _FrontEnd:
@@ -512,20 +547,34 @@ class Pipeline:
             motion_uv=front.motion,
             band_uv=front.band,
             mains_gate=None if canceller is None else canceller.gate,
+            mains_hz=None if canceller is None else float(canceller.mains_hz),
+            mains_top_hz=self._mains_top_hz(),
         )
 
-    def _calibrate_part(
-        self, data: np.ndarray, timestamps: np.ndarray, *, finish: bool
-    ) -> ChunkResult:
+    def _listen_for_mains(self, data: np.ndarray, timestamps: np.ndarray) -> ChunkResult:
+        """The first seconds with ``mains_hz = "auto"``: filtered and shown, not analysed.
+
+        The band-passed signal is kept until ``mains_detect_s`` of it tell 50 Hz from 60 Hz;
+        then the canceller starts. These samples fall inside the filters' warm-up anyway.
+        """
+        assert self._mains_buffer is not None
         first = self.index
         front = self._front_end(data)
-        self._rest_buffer.append((front, timestamps.copy()))
         band = front.band
+        self._mains_buffer.append(band)
         preview = self._preview_env.process(band)
         self._t_history.push(timestamps)
         self.index += len(data)
+        # The band-pass has been settling all along; the canceller needs a moment more.
+        self._warm_from = max(self._warm_from, self.index + round(CANCELLER_SETTLE_S * self.fs_hz))
+        if sum(len(b) for b in self._mains_buffer) >= self._mains_n:
+            held = np.concatenate(self._mains_buffer)
+            self._mains_buffer = None
+            self._history.skip_to(self.index)
+            mains_hz, start_hz = detect_mains_hz(held, self.fs_hz)
+            self._make_canceller(mains_hz, start_hz)
         n, c = band.shape
-        result = ChunkResult(
+        return ChunkResult(
             events=[],
             first_index=first,
             filtered_uv=band.astype(np.float32),
@@ -534,81 +583,105 @@ class Pipeline:
             above=np.zeros((n, c), dtype=bool),
             excluded=np.zeros((n, c), dtype=bool),
         )
-        if finish:
-            result.events = self._finish_calibration()
-        return result
 
-    def _finish_calibration(self) -> list[Event]:
-        fronts = [part for part, _ in self._rest_buffer]
-        front = _FrontEnd(
-            **{
-                name: np.concatenate([getattr(f, name) for f in fronts])
-                for name in ("bridged", "nonfinite", "band", "motion")
-            }
+    # ---- calibration and baseline ----------------------------------------------------------
+
+    def _new_calibrator(self, *, explicit: bool) -> RestCalibrator:
+        self._progress_due_s = 0.0
+        return RestCalibrator(
+            self.fs_hz,
+            self.n_channels,
+            self._pair_channels,
+            self.config.calibration,
+            explicit=explicit,
         )
-        stamps = np.concatenate([part for _, part in self._rest_buffer])
-        band = front.band
-        self._rest_buffer.clear()
-        first = self._rest_start
-        warm_n = min(self._warmup_n, len(band) // 2)
-        mains_cfg = self.config.filter.mains_hz
-        start_hz = None
-        if mains_cfg == "auto":
-            mains_hz, start_hz = detect_mains_hz(band[warm_n:], self.fs_hz)
-        else:
-            mains_hz = None if mains_cfg == "off" else int(mains_cfg)
-        self._make_canceller(mains_hz, start_hz)
-        cleaned = self._canceller.process(band) if self._canceller is not None else band
-        amp, det = self._envelopes.process(cleaned)
-        quality = self._quality.process(first, self._quality_inputs(front, cleaned, amp))
-        keep = min(len(det), self._history.capacity)
-        self._history.skip_to(self.index - keep)
-        self._push_histories(det, amp)
-        self._detector.reset()
-        end_t = self._ctx.t(self.index - 1)
 
-        usable = ~quality.hold
-        usable[:warm_n] = False
-        count = usable.sum(axis=0)
-        # The rest can be longer than the timestamp history: date its flags from the buffer.
-        out = [
-            Event(
-                self._flag_payload(ch, float(stamps[ch.index - first])),
-                ch.index,
-                float(stamps[ch.index - first]),
-            )
-            for ch in quality.changes
-        ]
-        needed = MIN_USABLE_REST_FRACTION * (len(band) - warm_n)
-        poor = [self.labels[i] for i in np.nonzero(count < needed)[0]]
-        restless = [] if poor else self._restless_channels(amp, usable)
-        if poor or restless:
-            reason = "too few usable rest samples" if poor else "movement during rest"
+    def _start_baseline(self) -> None:
+        """Keep the rest baseline up to date from now on (if ``[baseline] adapt``)."""
+        self._reported_on = self._on_thresholds()
+        if not self.config.baseline.adapt:
+            self._baseline = None
+            return
+        self._baseline = AdaptiveBaseline(
+            self.n_channels,
+            self._pair_channels,
+            self.config.calibration.block_s,
+            self.config.baseline,
+            self._rest_stats(),
+        )
+
+    def _rest_stats(self) -> RestStats:
+        cal = self._channel_cal
+        return RestStats(
+            amp_mean=np.array([c.rest_mean_uv for c in cal]),
+            amp_sd=np.array([c.rest_sd_uv for c in cal]),
+            det_mean=np.array([c.detect_mean for c in cal]),
+            det_sd=np.array([c.detect_sd for c in cal]),
+        )
+
+    def _on_thresholds(self) -> np.ndarray:
+        th = self._detector.thresholds
+        return np.zeros(self.n_channels) if th is None else th.on.copy()
+
+    def _calibration_block(self, block: RestBlock) -> list[tuple[Any, int]]:
+        """One block of the rest calibration: progress, failure, or the calibration itself."""
+        calibrator = self._calibrator
+        assert calibrator is not None
+        calibrator.add(block)
+        cfg = self.config.calibration
+        out: list[tuple[Any, int]] = []
+        if calibrator.ready:
+            problem = calibrator.explicit_problem() if calibrator.explicit else None
+            if problem is None:
+                return out + self._finish_calibration(calibrator.result(), block.end_index)
+            reason, channels = problem
             out.append(
-                self._event(
-                    events.status(
-                        State.CALIBRATION_FAILED,
-                        t=end_t,
-                        reason=reason,
-                        channels=poor or restless,
-                    ),
-                    self.index - 1,
+                self._status(
+                    State.CALIBRATION_FAILED,
+                    block.end_index,
+                    reason=reason,
+                    channels=[self.labels[c] for c in channels],
                 )
             )
-            self._rest_start = self.index
+            self._calibrator = self._new_calibrator(explicit=True)
             return out
+        if (
+            not calibrator.explicit
+            and not calibrator.gave_up
+            and calibrator.seen_s >= cfg.give_up_s
+        ):
+            calibrator.gave_up = True
+            out.append(
+                self._status(
+                    State.CALIBRATION_FAILED,
+                    block.end_index,
+                    reason=f"no usable rest in {cfg.give_up_s:g} s; still looking",
+                    channels=[self.labels[c] for c in calibrator.lacking()],
+                )
+            )
+        if calibrator.seen_s >= self._progress_due_s:
+            self._progress_due_s = calibrator.seen_s + cfg.progress_every_s
+            out.append(
+                self._status(
+                    State.CALIBRATING,
+                    block.end_index,
+                    rest_s_so_far=round(calibrator.collected_s, 2),
+                    rest_s=cfg.rest_s,
+                )
+            )
+        return out
 
-        amp_mean, amp_sd = rest_statistics(amp, usable)
-        det_mean, det_sd = rest_statistics(det, usable)
+    def _finish_calibration(self, stats: RestStats, end_index: int) -> list[tuple[Any, int]]:
         channels = {
             label: ChannelCalibration(
-                rest_mean_uv=float(amp_mean[i]),
-                rest_sd_uv=float(amp_sd[i]),
-                detect_mean=float(det_mean[i]),
-                detect_sd=float(det_sd[i]),
+                rest_mean_uv=float(stats.amp_mean[i]),
+                rest_sd_uv=float(stats.amp_sd[i]),
+                detect_mean=float(stats.det_mean[i]),
+                detect_sd=float(stats.det_sd[i]),
             )
             for i, label in enumerate(self.labels)
         }
+        mains_hz = self._mains_hz()
         calibration = Calibration(
             channels=channels,
             fs_hz=self.fs_hz,
@@ -616,42 +689,63 @@ class Pipeline:
             settings=calibration_settings(self.config),
         )
         self._apply_calibration(calibration, mains_hz)
-        self._warm_from = max(self._warm_from, first + self._warmup_n)
-        out.append(
-            self._event(
-                events.status(
-                    State.CALIBRATED,
-                    t=end_t,
-                    mains_hz=mains_hz,
-                    rest_uv={lb: round(ch.rest_mean_uv, 3) for lb, ch in channels.items()},
-                ),
-                self.index - 1,
+        self._calibrator = None
+        self._detector.reset()
+        self._start_baseline()
+        return [
+            self._status(
+                State.CALIBRATED,
+                end_index,
+                mains_hz=mains_hz,
+                rest_uv={lb: round(ch.rest_mean_uv, 3) for lb, ch in channels.items()},
             )
+        ]
+
+    def _baseline_block(self, block: RestBlock) -> list[tuple[Any, int]]:
+        """One block after calibration: the rest baseline follows a changing noise floor."""
+        baseline = self._baseline
+        if baseline is None or not baseline.add(block):
+            return []
+        stats = baseline.stats
+        self._channel_cal = [
+            ChannelCalibration(
+                rest_mean_uv=float(stats.amp_mean[i]),
+                rest_sd_uv=float(stats.amp_sd[i]),
+                detect_mean=float(stats.det_mean[i]),
+                detect_sd=float(stats.det_sd[i]),
+                mvc_uv=cal.mvc_uv,
+            )
+            for i, cal in enumerate(self._channel_cal)
+        ]
+        self._detector.set_thresholds(stats.det_mean, stats.det_sd)
+        on = self._on_thresholds()
+        moved = np.abs(on - self._reported_on) > self.config.baseline.report_share * np.maximum(
+            self._reported_on, 1e-12
         )
-        return out
+        if not moved.any():
+            return []
+        self._reported_on = on
+        return [
+            self._status(
+                State.BASELINE_UPDATED,
+                block.end_index,
+                channels=[self.labels[c] for c in np.flatnonzero(moved)],
+                rest_uv={
+                    lb: round(float(v), 3)
+                    for lb, v in zip(self.labels, stats.amp_mean, strict=True)
+                },
+            )
+        ]
 
-    def _restless_channels(self, amp: np.ndarray, usable: np.ndarray) -> list[str]:
-        """Channels whose "rest" held a contraction: its peaks far above its quietest part.
-
-        The quiet part (10th percentile) is the reference, so a movement filling most of the
-        window is caught too. Measured on the simulator: true rests stay below 3.5 (ECG and
-        mains included), rests with a movement in them reach 40 to 190.
-        """
-        limit = self.config.calibration.max_rest_ratio
-        restless = []
-        for i, label in enumerate(self.labels):
-            values = amp[usable[:, i], i]
-            low, high = np.percentile(values, [10, 99])
-            if low > 0 and high > limit * low:
-                restless.append(label)
-        return restless
+    def _status(self, state: StatusState, index: int, **extra: Any) -> tuple[Any, int]:
+        return events.status(state, t=self._ctx.t(index), **extra), index
 
     def _make_canceller(self, mains_hz: int | None, start_hz: float | None = None) -> None:
         if mains_hz is None:
             self._canceller = None
             return
         flt = self.config.filter
-        top = min(self._bandpass.band_hz[1], 0.95 * self.fs_hz / 2)
+        top = self._mains_top_hz()
         self._canceller = MainsCanceller(
             self.fs_hz,
             self.n_channels,
@@ -664,6 +758,10 @@ class Pipeline:
 
     def _mains_hz(self) -> int | None:
         return None if self._canceller is None else round(self._canceller.mains_hz)
+
+    def _mains_top_hz(self) -> float:
+        """The highest mains harmonic the canceller removes (below the band's upper edge)."""
+        return min(self._bandpass.band_hz[1], 0.95 * self.fs_hz / 2)
 
     def _apply_calibration(self, calibration: Calibration, mains_hz: int | None) -> None:
         if self._canceller is None or self._mains_hz() != mains_hz:
@@ -699,20 +797,22 @@ class Pipeline:
         hold = quality.hold.copy()
         warm_rows = max(0, min(n, self._warm_from - first))
         hold[:warm_rows] = True
-        above, transitions = self._detector.process(first, det, hold, self._history)
-
-        decided: list[tuple[dict[str, Any], int]] = [
+        usable = ~hold  # what counts for the rest statistics
+        decided: list[tuple[Any, int]] = [
             (self._flag_payload(change), change.index) for change in quality.changes
         ]
-        for tr in transitions:
-            tracker = self._tracker_of.get(tr.channel)
-            if tracker is None:
-                continue
-            decided.extend(tracker.advance(tr.decided_index - 1, self._ctx))
-            decided.extend(tracker.on_transition(tr, self._ctx))
-        for tracker in self._trackers:
-            if tracker.trial is not None:  # most pairs are idle; skip their calls
-                decided.extend(tracker.advance(first + n - 1, self._ctx))
+        above = np.zeros((n, self.n_channels), dtype=bool)
+        busy = None
+        if self.calibration is not None:
+            above, transitions = self._detector.process(first, det, hold, self._history)
+            busy = above
+            decided.extend(self._track(transitions, first + n - 1))
+        # A piece never runs past the end of a block (see _process_piece).
+        for block in self._blocks.push(first, amp, det, usable, busy):
+            if self._calibrator is not None:
+                decided.extend(self._calibration_block(block))
+            else:
+                decided.extend(self._baseline_block(block))
         decided.sort(key=lambda item: item[1])
         return ChunkResult(
             events=[self._event(payload, index) for payload, index in decided],
@@ -723,6 +823,20 @@ class Pipeline:
             above=above,
             excluded=quality.excluded,
         )
+
+    def _track(self, transitions: list, up_to: int) -> list[tuple[Any, int]]:
+        """The pair trackers' events for the detector's transitions, up to sample ``up_to``."""
+        out: list[tuple[Any, int]] = []
+        for tr in transitions:
+            tracker = self._tracker_of.get(tr.channel)
+            if tracker is None:
+                continue
+            out.extend(tracker.advance(tr.decided_index - 1, self._ctx))
+            out.extend(tracker.on_transition(tr, self._ctx))
+        for tracker in self._trackers:
+            if tracker.trial is not None:  # most pairs are idle; skip their calls
+                out.extend(tracker.advance(up_to, self._ctx))
+        return out
 
     def _flag_payload(self, change: FlagChange, t: float | None = None) -> dict[str, Any]:
         state = State.CHANNEL_FLAGGED if change.raised else State.CHANNEL_CLEARED

@@ -14,20 +14,29 @@ Per-sample conditions (decided at the sample, so chunking does not matter):
 Per-second conditions (decided at each whole second counted from the start):
 
 - ``clipping``: more than ``clipping_fraction`` of the second's samples at the rail.
-- ``mains``: the rest EMG level over the mains component removed is below ``min_mains_snr_db``.
+- ``mains``: what is left of the mains after the canceller, at its fundamental and harmonics,
+  is larger than ``mains_residual_ratio`` x the channel's rest EMG level. Mains that is removed
+  well (a good recording with 10 uV of hum) raises nothing: a flag that is always on tells
+  nobody anything. Only harmonics that stand far out of the EMG around them count, so a strong
+  contraction is not taken for residual mains.
 
 The last two are reported but do not exclude the channel. Two more conditions hold the
 detector (no onset or offset can be decided) without excluding the channel:
 
-- ``motion``: the 1-20 Hz band of the raw signal beyond ``motion_uv`` and beyond the EMG
-  envelope itself (a movement artefact: large, brief, below the EMG band; forearm ECG stays
-  well under it); also reported as a flag.
+- ``motion``: the ``motion_low_hz``-20 Hz band of the raw signal beyond ``motion_uv`` and beyond
+  the EMG envelope itself (a movement artefact: large, brief, below the EMG band). The band
+  starts at 3 Hz or above, so electrode drift (below 1 Hz, ordinary on DC-coupled amplifiers,
+  removed by the 20 Hz high-pass anyway) is never motion. What comes back every second is not
+  a brief transient either: the limit rises to twice the median of the last seconds' peaks in
+  that band, so ECG (R peaks of 50-150 uV over proximal muscles, about once a second) never
+  trips it while a push on the cable still does; also reported as a flag.
 - the mains canceller's gate closing: the input fell below the mains being removed (an
   electrode lifting off), until the ``flat`` check confirms it.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,6 +58,17 @@ FLAGS = ("nan", "saturated", "flat", "motion", "clipping", "mains")
 EXCLUDING_FLAGS = frozenset({"nan", "saturated", "flat"})
 _SAMPLE_FLAGS = ("nan", "saturated", "flat", "motion")
 _MAINS_HYSTERESIS_DB = 3.0
+#: A harmonic counts as residual mains only when its power (the mean over a second's 50 ms
+#: sub-blocks) is this many times what the EMG around it would put there by chance.
+_MAINS_SIGNIFICANCE = 3.0
+#: Sub-blocks of the mains measurement (s).
+_MAINS_SUB_S = 0.05
+#: Seconds whose EMG stays below this multiple of the rest level count as rest for the check.
+_MAINS_REST_FACTOR = 3.0
+#: The motion limit is at least this many times the median peak of the motion band over the
+#: last _MOTION_SECONDS whole seconds (what recurs every second, ECG, is no brief transient).
+_MOTION_RECURRING_FACTOR = 2.0
+_MOTION_SECONDS = 8
 #: The motion check compares the low band with the EMG's peak over this long a window: at a
 #: sudden onset the envelope still lags, but the band-passed EMG's peaks already show it.
 _MOTION_PEAK_WINDOW_S = 0.02
@@ -136,6 +156,9 @@ class QualityInputs:
     band_uv: np.ndarray | None = None
     #: The fraction of its mains estimate the canceller subtracted (None: no canceller).
     mains_gate: np.ndarray | None = None
+    #: The mains fundamental the canceller tracks, and the highest harmonic it removes (Hz).
+    mains_hz: float | None = None
+    mains_top_hz: float = 0.0
 
 
 @dataclass
@@ -164,12 +187,14 @@ class QualityMonitor:
 
     def __init__(self, fs_hz: float, n_channels: int, config: QualityConfig) -> None:
         self.cfg = config
+        self.fs_hz = fs_hz
         self.n_channels = n_channels
         self._settle_n = max(1, round(config.settle_s * fs_hz))
         self._saturation_n = max(1, round(config.saturation_run_s * fs_hz))
         self._flat_n = max(1, round(config.flat_s * fs_hz))
         self._peak_n = max(1, round(_MOTION_PEAK_WINDOW_S * fs_hz))
         self._block_n = max(1, round(fs_hz))
+        self._sub_n = max(1, round(_MAINS_SUB_S * fs_hz))
         self._rest_mean_uv: np.ndarray | None = None
         self._flat_limit_uv = np.zeros(0)  # no flat check until the baseline is known
         self.reset()
@@ -202,8 +227,21 @@ class QualityMonitor:
         self.active = {flag: np.zeros(c, dtype=bool) for flag in FLAGS}
         self._any_active = dict.fromkeys(FLAGS, False)
         self.last_active_index = {flag: never.copy() for flag in FLAGS}
+        self._chunk_first = 0
+        self._active_before = {flag: state.copy() for flag, state in self.active.items()}
+        self._last_active_before = {
+            flag: last.copy() for flag, last in self.last_active_index.items()
+        }
+        self._chunk_changes: list[FlagChange] = []
         self._block_rail = np.zeros(c)
-        self._block_mains_sq = np.zeros(c)
+        self._block_motion_peak = np.zeros(c)
+        self._motion_peaks: deque[np.ndarray] = deque(maxlen=_MOTION_SECONDS)
+        self._motion_limit = np.full(c, self.cfg.motion_uv)
+        self._block_cos = np.zeros((0, c))
+        self._block_sin = np.zeros((0, c))
+        self._block_harmonic_power = np.zeros((0, c))
+        self._block_power = np.zeros(c)
+        self._block_omegas = np.zeros(0)
         self._block_fill = 0
 
     def set_baseline(self, rest_mean_uv: np.ndarray) -> None:
@@ -228,6 +266,13 @@ class QualityMonitor:
         """
         bridged, nonfinite, envelope_uv = inputs.bridged, inputs.nonfinite, inputs.envelope_uv
         n = len(bridged)
+        # How things stood before this chunk, for flags_since (a decision inside the chunk must
+        # not see what happened after it).
+        self._chunk_first = first_index
+        self._active_before = {flag: state.copy() for flag, state in self.active.items()}
+        self._last_active_before = {
+            flag: last.copy() for flag, last in self.last_active_index.items()
+        }
         index = np.arange(first_index, first_index + n, dtype=np.int64)[:, None]
         if self._runs_start_pending:
             self._last["not_rail"][:] = first_index - 1
@@ -244,7 +289,7 @@ class QualityMonitor:
             _EMPTY if gate is None else gate,
             self._flat_limit_uv,
             self.cfg.clip_min_uv,
-            self.cfg.motion_uv,
+            float(self._motion_limit.min()),
             GATE_OPEN,
         )
         rail = None
@@ -259,7 +304,7 @@ class QualityMonitor:
         if motion is not None and could_trip & _MOTION:
             # Strong EMG has some energy below 20 Hz too: during a contraction only a low band
             # larger than the EMG itself is an artefact.
-            limit = np.maximum(self.cfg.motion_uv, envelope_uv)
+            limit = np.maximum(self._motion_limit, envelope_uv)
             if inputs.band_uv is not None:
                 limit = np.maximum(limit, self._recent_band_peak(inputs.band_uv))
             moving = np.abs(motion) > limit
@@ -298,6 +343,7 @@ class QualityMonitor:
         for extra in holds:
             if extra is not None:
                 hold = hold | extra
+        self._chunk_changes = changes
         return QualityResult(hold=hold, excluded=excluded, changes=changes)
 
     def _recent_band_peak(self, band_uv: np.ndarray) -> np.ndarray:
@@ -326,13 +372,30 @@ class QualityMonitor:
         out = mask & (run >= run_n)
         return out if out.any() else None
 
-    def flags_since(self, channel: int, start_index: int) -> list[str]:
-        """Flags of a channel that were active at or after ``start_index``."""
-        return [
-            flag
-            for flag in FLAGS
-            if self.active[flag][channel] or self.last_active_index[flag][channel] >= start_index
-        ]
+    def flags_since(self, channel: int, start_index: int, until: int) -> list[str]:
+        """Flags of a channel active at some sample from ``start_index`` to ``until``.
+
+        ``until`` may lie inside the chunk last processed: what the flags did after it in that
+        chunk does not count, so the answer does not depend on how the stream was chunked.
+        """
+        found = []
+        for flag in FLAGS:
+            if self._last_active_before[flag][channel] >= start_index:
+                found.append(flag)  # active before this chunk, within the span
+                continue
+            state, since = bool(self._active_before[flag][channel]), self._chunk_first
+            hit = False
+            for change in self._chunk_changes:
+                if change.index > until:
+                    break
+                if change.channel != channel or change.flag != flag:
+                    continue
+                # The state held from `since` to the sample before this change.
+                hit = hit or (state and change.index - 1 >= start_index)
+                state, since = change.raised, change.index
+            if hit or (state and until >= max(since, start_index)):
+                found.append(flag)
+        return found
 
     def _track(self, name: str, mask: np.ndarray, first_index: int) -> np.ndarray:
         last = last_true_index(mask, first_index, self._last[name])
@@ -368,16 +431,34 @@ class QualityMonitor:
         rail: np.ndarray | None,
         inputs: QualityInputs,
     ) -> list[FlagChange]:
-        band, cleaned = inputs.band_uv, inputs.cleaned_uv
-        have_mains = band is not None and cleaned is not None
+        cleaned = inputs.cleaned_uv
+        have_mains = cleaned is not None and inputs.mains_hz is not None
         changes: list[FlagChange] = []
         start = 0
         while start < n:
             stop = min(n, start + self._block_n - self._block_fill)
             if rail is not None:
                 self._block_rail += rail[start:stop].sum(axis=0)
+            if inputs.motion_uv is not None and stop > start:
+                peak = np.abs(inputs.motion_uv[start:stop]).max(axis=0)
+                np.maximum(self._block_motion_peak, peak, out=self._block_motion_peak)
             if have_mains:
-                _add_squared_differences(band, cleaned, start, stop, self._block_mains_sq)
+                assert cleaned is not None
+                assert inputs.mains_hz is not None
+                if self._block_fill == 0:
+                    self._start_mains_block(inputs.mains_hz, inputs.mains_top_hz)
+                _add_demodulated(
+                    np.ascontiguousarray(cleaned),
+                    start,
+                    stop,
+                    self._block_fill,
+                    self._sub_n,
+                    self._block_omegas,
+                    self._block_cos,
+                    self._block_sin,
+                    self._block_harmonic_power,
+                    self._block_power,
+                )
             self._block_fill += stop - start
             if self._block_fill == self._block_n:
                 end_index = first_index + stop - 1
@@ -385,18 +466,41 @@ class QualityMonitor:
             start = stop
         return changes
 
+    def _start_mains_block(self, mains_hz: float, top_hz: float) -> None:
+        """Reference frequencies of the next second: the nominal mains and its harmonics.
+
+        The nominal frequency, not the tracked one, so that the measurement does not depend on
+        where the chunks were cut; sub-blocks of 50 ms keep a drift of half a hertz coherent.
+        """
+        harmonics = np.arange(1, int(top_hz // mains_hz) + 1)
+        self._block_omegas = 2.0 * np.pi * harmonics * mains_hz / self.fs_hz
+        shape = (len(harmonics), self.n_channels)
+        self._block_cos = np.zeros(shape)
+        self._block_sin = np.zeros(shape)
+        self._block_harmonic_power = np.zeros(shape)
+
+    def _mains_residual_uv(self) -> np.ndarray:
+        """RMS of the mains left in the cleaned signal over the last second, per channel."""
+        _fold(self._block_cos, self._block_sin, self._block_harmonic_power)
+        m, sub = self._block_n, self._sub_n
+        subs = m / sub
+        # Mean over sub-blocks of each harmonic's amplitude squared, (2 / sub)^2 (C^2 + S^2).
+        amplitude_sq = (2.0 / sub) ** 2 * self._block_harmonic_power / subs
+        # EMG with this second's power puts 4 P / sub there by chance, in each sub-block; the
+        # mean over twenty of them rarely reaches twice that.
+        chance = 4.0 * (self._block_power / m) / sub
+        significant = amplitude_sq > _MAINS_SIGNIFICANCE * chance[None, :]
+        return np.sqrt(0.5 * np.where(significant, amplitude_sq - chance, 0.0).sum(axis=0))
+
     def _end_block(self, end_index: int, have_mains: bool) -> list[FlagChange]:
         clipping = self._block_rail > self.cfg.clipping_fraction * self._block_n
         clipping |= self.active["clipping"] & (self._block_rail > 0)
         new_states = {"clipping": clipping}
-        if have_mains and self._rest_mean_uv is not None:
-            mains_rms = np.sqrt(self._block_mains_sq / self._block_n)
-            with np.errstate(divide="ignore"):
-                snr_db = 20 * np.log10(self._rest_mean_uv / np.maximum(mains_rms, 1e-12))
-            limit = self.cfg.min_mains_snr_db
-            new_states["mains"] = np.where(
-                self.active["mains"], snr_db < limit + _MAINS_HYSTERESIS_DB, snr_db < limit
-            )
+        if have_mains and self._rest_mean_uv is not None and len(self._block_omegas):
+            residual = self._mains_residual_uv() / np.maximum(self._rest_mean_uv, 1e-12)
+            limit = self.cfg.mains_residual_ratio
+            lower = limit * 10 ** (-_MAINS_HYSTERESIS_DB / 20)
+            new_states["mains"] = np.where(self.active["mains"], residual > lower, residual > limit)
         changes = []
         for flag, state in new_states.items():
             for c in np.nonzero(state != self.active[flag])[0]:
@@ -404,8 +508,12 @@ class QualityMonitor:
             self.last_active_index[flag] = np.where(state, end_index, self.last_active_index[flag])
             self.active[flag] = state
             self._any_active[flag] = bool(state.any())
+        self._motion_peaks.append(self._block_motion_peak.copy())
+        recurring = np.median(np.array(self._motion_peaks), axis=0)
+        self._motion_limit = np.maximum(self.cfg.motion_uv, _MOTION_RECURRING_FACTOR * recurring)
         self._block_rail[:] = 0
-        self._block_mains_sq[:] = 0
+        self._block_motion_peak[:] = 0
+        self._block_power[:] = 0
         self._block_fill = 0
         return changes
 
@@ -443,9 +551,34 @@ def _push_abs_rows(tail, values):
 
 
 @njit(cache=True)
-def _add_squared_differences(a, b, start, stop, sums):
-    """``sums += ((a - b)[start:stop] ** 2).sum(axis=0)``, in place."""
+def _add_demodulated(  # noqa: PLR0917
+    x, start, stop, position, sub_n, omegas, cos_sums, sin_sums, harmonic_power, power
+):
+    """Add rows ``start:stop`` of ``x`` to the mains-harmonic measurement of the current second.
+
+    Each harmonic is demodulated over sub-blocks of ``sub_n`` samples (short enough that a
+    fundamental off by half a hertz stays coherent within one) and their powers are summed.
+    ``position`` is the place of row ``start`` in the second; a sub-block that ends is folded
+    into ``harmonic_power`` and its sums start again.
+    """
     for i in range(start, stop):
-        for ch in range(a.shape[1]):
-            d = a[i, ch] - b[i, ch]
-            sums[ch] += d * d
+        n = position + i - start
+        if n % sub_n == 0 and n > 0:
+            _fold(cos_sums, sin_sums, harmonic_power)
+        for k in range(omegas.shape[0]):
+            c = np.cos(omegas[k] * n)
+            s = np.sin(omegas[k] * n)
+            for ch in range(x.shape[1]):
+                cos_sums[k, ch] += x[i, ch] * c
+                sin_sums[k, ch] += x[i, ch] * s
+        for ch in range(x.shape[1]):
+            power[ch] += x[i, ch] * x[i, ch]
+
+
+@njit(cache=True)
+def _fold(cos_sums, sin_sums, harmonic_power):
+    for k in range(cos_sums.shape[0]):
+        for ch in range(cos_sums.shape[1]):
+            harmonic_power[k, ch] += cos_sums[k, ch] ** 2 + sin_sums[k, ch] ** 2
+            cos_sums[k, ch] = 0.0
+            sin_sums[k, ch] = 0.0

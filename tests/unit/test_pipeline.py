@@ -111,7 +111,9 @@ def test_calibration_status_reports_mains_and_rest_levels():
     pipe, events, _ = run(x)
     (status,) = [p for p in of_kind(events, "status") if p["state"] == "calibrated"]
     assert status["mains_hz"] == 60
-    assert status["t"] == pytest.approx(1000.0 + 5.0 - 1 / FS_HZ)
+    # The first second finds the mains, the canceller settles a quarter second, then 5 s of rest.
+    # (a block or two more while the canceller converges on the 8 uV of hum).
+    assert 1006.2495 <= status["t"] <= 1006.75
     assert set(status["rest_uv"]) == set(LABELS)
     assert pipe.calibration is not None
     assert pipe.calibration.mains_hz == 60
@@ -267,7 +269,8 @@ def test_a_sudden_strong_onset_is_not_taken_for_motion(seed):
     assert ("FDI-L", "motion") not in flags(events)
     (trial,) = of_kind(events, "trial")
     assert (trial["active_side"], trial["mirror"]) == ("left", True)
-    assert trial["t_onset"] == pytest.approx(1024.0, abs=0.03)
+    # Back-dated to where the envelope left mean + 1 SD of rest: within the envelope's noise.
+    assert trial["t_onset"] == pytest.approx(1024.0, abs=0.04)
 
 
 def flags(events, state="channel_flagged"):
@@ -327,14 +330,29 @@ def test_brief_clipping_during_a_strong_contraction_is_flagged_not_excluded():
     assert "excluded:left" not in trial["quality"]
 
 
-def test_calibration_fails_when_a_channel_is_unusable_during_rest():
-    x = emg(12.0, [], seed=16)
+def test_calibration_waits_for_usable_rest_on_every_channel():
+    x = emg(14.0, [], seed=16)
     x[round(1 * FS_HZ) : round(4.9 * FS_HZ), 0] = np.nan
     pipe, events, _ = run(x)
     states = [p["state"] for p in of_kind(events, "status") if "channel" not in p]
-    assert states[:2] == ["calibration_failed", "calibrated"]
-    failed = next(p for p in of_kind(events, "status") if p["state"] == "calibration_failed")
-    assert failed["channels"] == ["FDI-L"]
+    # Not a failure: the rest is collected once the channel is usable again.
+    assert "calibration_failed" not in states
+    (calibrated,) = [p for p in of_kind(events, "status") if p["state"] == "calibrated"]
+    assert calibrated["t"] >= 1000.0 + 4.9 + 5.0
+    assert pipe.calibration is not None
+
+
+def test_calibration_fails_after_give_up_time_without_rest_and_keeps_looking():
+    config = Config().replace("calibration", give_up_s=6.0)
+    x = emg(20.0, [], seed=16)
+    x[: round(12 * FS_HZ), 0] = np.nan
+    pipe, events, _ = run(x, config=config)
+    statuses = [p for p in of_kind(events, "status") if "channel" not in p]
+    failed = [p for p in statuses if p["state"] == "calibration_failed"]
+    assert len(failed) == 1
+    assert failed[0]["channels"] == ["FDI-L"]
+    assert "no usable rest in 6 s" in failed[0]["reason"]
+    assert statuses[-1]["state"] == "calibrated"
     assert pipe.calibration is not None
 
 
@@ -360,7 +378,7 @@ def test_saved_calibration_round_trips_and_skips_the_rest_phase(tmp_path):
 
 
 def test_calibration_under_other_settings_is_refused(tmp_path):
-    pipe, _, _ = run(emg(6.0, []))
+    pipe, _, _ = run(emg(8.0, []))
     other = Config().replace("envelope", window_s=0.1)
     with pytest.raises(CalibrationError, match=r"envelope.window_s = 0.05; the config has 0.1"):
         Pipeline(other, FS_HZ, LABELS, calibration=pipe.calibration)

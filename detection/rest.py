@@ -1,0 +1,421 @@
+"""The rest baseline of a real session: found in quiet stretches, kept up to date in them.
+
+Everything here works on **blocks** of ``block_s`` (a quarter second by default) counted from the
+pipeline's start or its last reset, so the result does not depend on how the stream was chunked.
+For each block and channel the pipeline hands over the amplitude and detection envelopes, which
+samples were usable (no quality hold, filters settled) and which were busy (the onset detector's
+state on). A block's **level** is the median of its amplitude envelope: ECG beats and twitches
+fill a few per cent of a block and leave the median alone, a contraction lifts it many times.
+
+- :class:`RestCalibrator`, automatic (a session's start): a block is rest when both channels of
+  its pair are usable and within ``quiet_factor`` of the quietest level seen on that channel so
+  far; rest blocks are collected as they come, wherever they fall, until every pair has
+  ``rest_s`` of them. A patient who is moving when monitoring starts is calibrated from the rests
+  between movements. Later, quieter blocks push out blocks that turn out not to be rest.
+- :class:`RestCalibrator`, explicit (the calibration wizard's "relax now"): the next ``rest_s``
+  are rest; movement in them (a block above ``max_rest_ratio`` x the quietest one) or too few
+  usable samples fails, and it measures again.
+- :class:`AdaptiveBaseline`: after calibration, each channel's rest mean and SD follow a noise
+  floor that changes (impedance settling, temperature): a block counts only when the whole pair
+  was quiet for ``quiet_before_s`` before it and stays quiet for ``quiet_after_s`` after it, and
+  its level is rest-like; the estimate moves with a time constant and never faster than
+  ``max_rate_per_s``. It never adapts during activity.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from detection.config import BaselineConfig, CalibrationConfig
+
+__all__ = ["AdaptiveBaseline", "BlockAccumulator", "RestBlock", "RestCalibrator", "RestStats"]
+
+#: A block counts only when at least this share of its samples is usable on the channel.
+MIN_USABLE_SHARE = 0.9
+#: An explicit rest fails when less than this share of it (after warm-up) was usable.
+MIN_USABLE_REST_FRACTION = 0.5
+
+
+@dataclass(frozen=True)
+class RestBlock:
+    """One block's statistics, per channel (arrays of shape (n_channels,))."""
+
+    #: Absolute index of the block's last sample.
+    end_index: int
+    #: Samples in the block, and how many were usable on each channel.
+    size: int
+    usable_n: np.ndarray
+    #: Median of the amplitude envelope over the usable samples (NaN without any).
+    level_uv: np.ndarray
+    #: Sums over the usable samples: amplitude, its square, detection envelope, its square.
+    amp_sum: np.ndarray
+    amp_sq: np.ndarray
+    det_sum: np.ndarray
+    det_sq: np.ndarray
+    #: The detector's state was on somewhere in the block.
+    busy: np.ndarray
+
+    @property
+    def usable(self) -> np.ndarray:
+        """Channels with enough usable samples for the block to count."""
+        return self.usable_n >= MIN_USABLE_SHARE * self.size
+
+
+@dataclass(frozen=True)
+class RestStats:
+    """Rest statistics per channel (arrays of shape (n_channels,))."""
+
+    amp_mean: np.ndarray
+    amp_sd: np.ndarray
+    det_mean: np.ndarray
+    det_sd: np.ndarray
+
+
+def _stats(blocks: list[RestBlock], channels: np.ndarray, n: int) -> RestStats:
+    """Pooled statistics of some blocks, each channel over the blocks given for it."""
+    sums = {k: np.zeros(n) for k in ("n", "amp_sum", "amp_sq", "det_sum", "det_sq")}
+    for block, use in zip(blocks, channels, strict=True):
+        sums["n"] += np.where(use, block.usable_n, 0)
+        for key in ("amp_sum", "amp_sq", "det_sum", "det_sq"):
+            sums[key] += np.where(use, getattr(block, key), 0.0)
+    count = np.maximum(sums["n"], 1)
+
+    def mean_sd(total: np.ndarray, squares: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mean = total / count
+        var = np.maximum(squares / count - mean**2, 0.0)
+        return mean, np.maximum(np.sqrt(var), 1e-6)
+
+    amp_mean, amp_sd = mean_sd(sums["amp_sum"], sums["amp_sq"])
+    det_mean, det_sd = mean_sd(sums["det_sum"], sums["det_sq"])
+    return RestStats(amp_mean, amp_sd, det_mean, det_sd)
+
+
+class BlockAccumulator:
+    """Cut per-sample envelopes into blocks of ``block_n`` samples and summarise each.
+
+    Parameters
+    ----------
+    block_n : int
+        Samples per block.
+    n_channels : int
+        Number of channels.
+    """
+
+    def __init__(self, block_n: int, n_channels: int) -> None:
+        self.block_n = block_n
+        self.n_channels = n_channels
+        self._amp = np.zeros((block_n, n_channels))
+        self._det = np.zeros((block_n, n_channels))
+        self._usable = np.zeros((block_n, n_channels), dtype=bool)
+        self._busy = np.zeros((block_n, n_channels), dtype=bool)
+        self._fill = 0
+
+    @property
+    def room(self) -> int:
+        """Samples until the current block is complete."""
+        return self.block_n - self._fill
+
+    def reset(self) -> None:
+        """Drop the partial block (after a gap: the next block starts with the next sample)."""
+        self._fill = 0
+
+    def push(
+        self,
+        first_index: int,
+        amp: np.ndarray,
+        det: np.ndarray,
+        usable: np.ndarray,
+        busy: np.ndarray | None,
+    ) -> list[RestBlock]:
+        """Add a chunk; return the blocks it completed.
+
+        Parameters
+        ----------
+        first_index : int
+            Absolute index of the chunk's first sample.
+        amp, det : ndarray, shape (n_samples, n_channels)
+            Amplitude and detection envelopes.
+        usable : ndarray of bool, same shape
+            Samples that count (no quality hold, filters settled).
+        busy : ndarray of bool | None
+            The detector's state (None: never busy).
+        """
+        out = []
+        start, n = 0, len(amp)
+        while start < n:
+            take = min(n - start, self.block_n - self._fill)
+            rows = slice(self._fill, self._fill + take)
+            self._amp[rows] = amp[start : start + take]
+            self._det[rows] = det[start : start + take]
+            self._usable[rows] = usable[start : start + take]
+            self._busy[rows] = False if busy is None else busy[start : start + take]
+            self._fill += take
+            start += take
+            if self._fill == self.block_n:
+                out.append(self._summary(first_index + start - 1))
+                self._fill = 0
+        return out
+
+    def _summary(self, end_index: int) -> RestBlock:
+        usable = self._usable
+        count = usable.sum(axis=0)
+        level = np.full(self.n_channels, np.nan)
+        if count.all():
+            level = np.median(self._amp, axis=0) if usable.all() else level
+        if np.isnan(level).any():
+            for ch in np.flatnonzero(count):
+                level[ch] = np.median(self._amp[usable[:, ch], ch])
+        amp = np.where(usable, self._amp, 0.0)
+        det = np.where(usable, self._det, 0.0)
+        return RestBlock(
+            end_index=end_index,
+            size=self.block_n,
+            usable_n=count,
+            level_uv=level,
+            amp_sum=amp.sum(axis=0),
+            amp_sq=(amp**2).sum(axis=0),
+            det_sum=det.sum(axis=0),
+            det_sq=(det**2).sum(axis=0),
+            busy=self._busy.any(axis=0),
+        )
+
+
+def _pair_index(pairs: list[tuple[int, int]], n_channels: int) -> np.ndarray:
+    """The pair of each channel (channels in no pair form their own group)."""
+    group = np.arange(n_channels) + len(pairs)
+    for k, (left, right) in enumerate(pairs):
+        group[[left, right]] = k
+    return group
+
+
+class RestCalibrator:
+    """Collect a rest baseline, automatically from quiet stretches or from an explicit rest.
+
+    Parameters
+    ----------
+    fs_hz : float
+        Sampling rate.
+    n_channels : int
+        Number of channels.
+    pairs : list of (int, int)
+        Channel indices of each homologous pair: a block is rest only when its whole pair rests.
+    config : CalibrationConfig
+        ``rest_s``, ``quiet_factor``, ``max_rest_ratio``, ``give_up_s``.
+    explicit : bool
+        The next ``rest_s`` are declared rest (the wizard); otherwise rest is found.
+    """
+
+    def __init__(
+        self,
+        fs_hz: float,
+        n_channels: int,
+        pairs: list[tuple[int, int]],
+        config: CalibrationConfig,
+        *,
+        explicit: bool = False,
+    ) -> None:
+        self.cfg = config
+        self.explicit = explicit
+        self.block_s = config.block_s
+        self.n_channels = n_channels
+        self._group = _pair_index(pairs, n_channels)
+        self._needed = max(1, round(config.rest_s / config.block_s))
+        # Enough blocks to choose from, without keeping a long session that never rests.
+        self._blocks: deque[RestBlock] = deque(maxlen=max(4 * self._needed, 480))
+        self._quietest = np.full(n_channels, np.inf)
+        self.seen_s = 0.0
+        self.gave_up = False
+        del fs_hz  # blocks carry their own sizes
+
+    def reset(self) -> None:
+        """Start collecting again (the explicit rest restarts; found rest is kept)."""
+        if self.explicit:
+            self._blocks.clear()
+            self._quietest[:] = np.inf
+            self.seen_s = 0.0
+
+    def add(self, block: RestBlock) -> None:
+        """Take one block into account."""
+        self.seen_s += self.block_s
+        if not self.explicit and not block.usable.any():
+            return
+        if not self.explicit:
+            levels = np.where(block.usable, block.level_uv, np.inf)
+            self._quietest = np.minimum(self._quietest, levels)
+        self._blocks.append(block)
+
+    def _rest_mask(self, *, whole_pair: bool = True) -> np.ndarray:
+        """Per block and channel: rest (the whole pair rest-like and usable) or not."""
+        if not self._blocks:
+            return np.zeros((0, self.n_channels), dtype=bool)
+        levels = np.array([b.level_uv for b in self._blocks])
+        usable = np.array([b.usable for b in self._blocks])
+        with np.errstate(invalid="ignore"):
+            quiet = usable & (levels <= self.cfg.quiet_factor * self._quietest)
+        if not whole_pair:
+            return quiet
+        # A pair rests only when both of its channels do.
+        pair_ok = np.ones_like(quiet)
+        for group in np.unique(self._group):
+            members = self._group == group
+            pair_ok[:, members] = quiet[:, members].all(axis=1, keepdims=True)
+        return pair_ok
+
+    @property
+    def collected_s(self) -> float:
+        """Rest collected so far: the least of any channel (seconds)."""
+        if self.explicit:
+            return min(self.seen_s, self.cfg.rest_s)
+        mask = self._rest_mask()
+        if not len(mask):
+            return 0.0
+        return float(mask.sum(axis=0).min()) * self.block_s
+
+    @property
+    def ready(self) -> bool:
+        """Enough rest collected."""
+        if self.explicit:
+            return len(self._blocks) >= self._needed
+        mask = self._rest_mask()
+        return bool(len(mask)) and int(mask.sum(axis=0).min()) >= self._needed
+
+    def lacking(self) -> np.ndarray:
+        """Channels that do not have enough rest yet.
+
+        Those without usable rest of their own; else every channel of a pair that never rests
+        as a whole.
+        """
+        for whole_pair in (False, True):
+            mask = self._rest_mask(whole_pair=whole_pair)
+            have = mask.sum(axis=0) if len(mask) else np.zeros(self.n_channels)
+            short = np.flatnonzero(have < self._needed)
+            if len(short):
+                return short
+        return short
+
+    def result(self) -> RestStats:
+        """Return the rest statistics of the collected blocks (call when :attr:`ready`)."""
+        blocks = list(self._blocks)
+        if self.explicit:
+            return _stats(blocks, np.array([b.usable_n > 0 for b in blocks]), self.n_channels)
+        mask = self._rest_mask()
+        # The most recent rest blocks: the patient's rest as it is now.
+        keep = np.zeros_like(mask)
+        for ch in range(self.n_channels):
+            rows = np.flatnonzero(mask[:, ch])[-self._needed :]
+            keep[rows, ch] = True
+        return _stats(blocks, keep, self.n_channels)
+
+    def explicit_problem(self) -> tuple[str, list[int]] | None:
+        """Why an explicit rest cannot be used: (reason, channels), or None when it can."""
+        blocks = list(self._blocks)
+        usable_n = np.sum([b.usable_n for b in blocks], axis=0)
+        total = sum(b.size for b in blocks)
+        poor = np.flatnonzero(usable_n < MIN_USABLE_REST_FRACTION * total)
+        if len(poor):
+            return "too few usable rest samples", poor.tolist()
+        levels = np.array([np.where(b.usable, b.level_uv, np.nan) for b in blocks])
+        with np.errstate(all="ignore"):
+            low, high = np.nanmin(levels, axis=0), np.nanmax(levels, axis=0)
+            restless = np.flatnonzero(high > self.cfg.max_rest_ratio * low)
+        if len(restless):
+            return "movement during rest", restless.tolist()
+        return None
+
+
+class AdaptiveBaseline:
+    """Each channel's rest mean and SD, kept up to date in the stretches where its pair rests.
+
+    Parameters
+    ----------
+    n_channels : int
+        Number of channels.
+    pairs : list of (int, int)
+        Channel indices of each homologous pair.
+    block_s : float
+        Length of a block.
+    config : BaselineConfig
+        Time constant, quiet times, largest rate of change, rest-like level.
+    initial : RestStats
+        The calibration's statistics.
+    """
+
+    def __init__(
+        self,
+        n_channels: int,
+        pairs: list[tuple[int, int]],
+        block_s: float,
+        config: BaselineConfig,
+        initial: RestStats,
+    ) -> None:
+        self.cfg = config
+        self.n_channels = n_channels
+        self._group = _pair_index(pairs, n_channels)
+        self._alpha = min(1.0, block_s / config.time_constant_s)
+        self._step = config.max_rate_per_s * block_s
+        self._before_n = round(config.quiet_before_s / block_s)
+        self._after_n = round(config.quiet_after_s / block_s)
+        self.stats = initial
+        self._m2_amp = initial.amp_sd**2 + initial.amp_mean**2
+        self._m2_det = initial.det_sd**2 + initial.det_mean**2
+        self._quiet_run = np.zeros(n_channels, dtype=np.int64)
+        self._pending: deque[RestBlock] = deque()
+
+    def restart(self) -> None:
+        """Forget the quiet run (after a gap): the pair must be seen quiet again first."""
+        self._quiet_run[:] = 0
+        self._pending.clear()
+
+    def add(self, block: RestBlock) -> bool:
+        """Take one block into account; True when the statistics changed."""
+        quiet = block.usable & ~block.busy
+        with np.errstate(invalid="ignore"):
+            quiet &= block.level_uv <= self.cfg.quiet_factor * self.stats.amp_mean
+        for group in np.unique(self._group):
+            members = self._group == group
+            quiet[members] = quiet[members].all()
+        self._quiet_run = np.where(quiet, self._quiet_run + 1, 0)
+        self._pending.append(block)
+        # A pending block is committed once the pair has been quiet from quiet_before_s before
+        # it to quiet_after_s after it; a busy block in between drops it.
+        span = self._before_n + self._after_n + 1
+        while len(self._pending) > self._after_n + 1:
+            self._pending.popleft()
+        if len(self._pending) < self._after_n + 1:
+            return False
+        candidate = self._pending[0]
+        use = self._quiet_run >= span
+        if not use.any():
+            return False
+        self._update(candidate, use)
+        return True
+
+    def _update(self, block: RestBlock, use: np.ndarray) -> None:
+        count = np.maximum(block.usable_n, 1)
+        a = self._alpha
+        old = self.stats
+        m1_amp = old.amp_mean + a * (block.amp_sum / count - old.amp_mean)
+        m1_det = old.det_mean + a * (block.det_sum / count - old.det_mean)
+        m2_amp = self._m2_amp + a * (block.amp_sq / count - self._m2_amp)
+        m2_det = self._m2_det + a * (block.det_sq / count - self._m2_det)
+        self._m2_amp = np.where(use, m2_amp, self._m2_amp)
+        self._m2_det = np.where(use, m2_det, self._m2_det)
+        sd_amp = np.sqrt(np.maximum(self._m2_amp - m1_amp**2, 1e-12))
+        sd_det = np.sqrt(np.maximum(self._m2_det - m1_det**2, 1e-12))
+
+        def bounded(new: np.ndarray, before: np.ndarray) -> np.ndarray:
+            limited = np.clip(new, before * (1 - self._step), before * (1 + self._step))
+            return np.where(use, limited, before)
+
+        self.stats = RestStats(
+            amp_mean=bounded(m1_amp, old.amp_mean),
+            amp_sd=bounded(sd_amp, old.amp_sd),
+            det_mean=bounded(m1_det, old.det_mean),
+            det_sd=bounded(sd_det, old.det_sd),
+        )
+        # Keep the second moments consistent with the bounded estimates.
+        self._m2_amp = np.where(use, self.stats.amp_sd**2 + self.stats.amp_mean**2, self._m2_amp)
+        self._m2_det = np.where(use, self.stats.det_sd**2 + self.stats.det_mean**2, self._m2_det)
