@@ -20,11 +20,14 @@ from typing import Any
 
 import numpy as np
 import pylsl
+from pylsl.util import LostError
+from pylsl.util import TimeoutError as LslTimeoutError
 
 from acquisition.sim_truth import ArtefactInterval, TrialTruth
 from acquisition.simulator import SimulatedPatient, SimulatorError
+from detection.events import State
 
-__all__ = ["DEFAULT_NAME", "FaultPlan", "SimulatorStreams", "default_source_id"]
+__all__ = ["DEFAULT_NAME", "FaultPlan", "MonitorWatch", "SimulatorStreams", "default_source_id"]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,9 @@ DEFAULT_NAME = "MirrorScope-Sim"
 _MAX_BUFFERED_S = 60
 #: The pacing loop never sleeps less than this, so fast runs push bigger chunks, not more.
 _MIN_WAIT_S = 0.001
+#: While waiting for a monitor, the patient's next movement (with whatever precedes it) stays
+#: at least this far ahead of what is being sent (longer than one generation block).
+_HOLD_AHEAD_S = 0.5
 
 
 def default_source_id(name: str) -> str:
@@ -115,6 +121,74 @@ class _Periodic:
         ]
 
 
+class MonitorWatch:
+    """Watch a MirrorScope events stream for the monitor of our EMG stream calibrating.
+
+    Parameters
+    ----------
+    events_stream : str
+        The monitor's ``[output] events_stream``.
+    emg_stream : str
+        Our EMG stream's name: only the monitor of this stream counts (its events stream says
+        which stream it monitors in its description).
+    """
+
+    def __init__(self, events_stream: str, emg_stream: str) -> None:
+        self.events_stream = events_stream
+        self.emg_stream = emg_stream
+        self._resolver = pylsl.ContinuousResolver(prop="name", value=events_stream)
+        self._inlet: pylsl.StreamInlet | None = None
+        self._tried: set[str] = set()
+        self.calibrated = False
+
+    def poll(self) -> bool:
+        """Look once (never blocks for long); True once the monitor has calibrated."""
+        if self.calibrated:
+            return True
+        if self._inlet is None:
+            self._connect()
+            return False
+        try:
+            markers, _ = self._inlet.pull_chunk(timeout=0.0)
+        except (LostError, LslTimeoutError):
+            self._inlet = None
+            return False
+        for (marker,) in markers:
+            try:
+                payload = json.loads(marker)
+            except json.JSONDecodeError:
+                continue
+            if payload.get("event") == "status" and payload.get("state") == State.CALIBRATED:
+                self.calibrated = True
+        return self.calibrated
+
+    def _connect(self) -> None:
+        for info in self._resolver.results():
+            if info.uid() in self._tried:
+                continue
+            self._tried.add(info.uid())
+            inlet = pylsl.StreamInlet(info)
+            try:
+                full = inlet.info(timeout=1.0)
+                inlet.open_stream(timeout=1.0)
+            except (RuntimeError, LslTimeoutError) as err:
+                log.info("events stream %r not opened yet: %s", info.name(), err)
+                self._tried.discard(info.uid())
+                continue
+            if full.desc().child_value("emg_stream") == self.emg_stream:
+                self._inlet = inlet
+                log.info("watching %r for the monitor's calibration", info.name())
+                return
+            inlet.close_stream()
+
+    def close(self) -> None:
+        """Close the inlet."""
+        if self._inlet is not None:
+            self._inlet.close_stream()
+            self._inlet = None
+        self._resolver = None  # type: ignore[assignment]
+
+
 class SimulatorStreams:
     """Publish a :class:`SimulatedPatient` as three LSL streams.
 
@@ -137,6 +211,12 @@ class SimulatorStreams:
         Signal per push at speed 1.
     faults : FaultPlan
         Faults to inject.
+    wait_for_monitor : str | None
+        The events stream of a MirrorScope monitor of this stream: the patient stays at rest
+        until it says ``calibrated`` (or ``max_wait_s`` of stream time has passed), so a
+        monitor that starts late never finds a patient already moving.
+    max_wait_s : float
+        Longest hold, in stream time.
     """
 
     def __init__(
@@ -149,6 +229,8 @@ class SimulatorStreams:
         duration_s: float | None = None,
         chunk_ms: float = 10.0,
         faults: FaultPlan | None = None,
+        wait_for_monitor: str | None = None,
+        max_wait_s: float = 120.0,
     ) -> None:
         self.faults = faults or FaultPlan()
         self.faults.check()
@@ -174,6 +256,11 @@ class SimulatorStreams:
             "outage", round(self.faults.outage_every_s * fs), round(self.faults.outage_s * fs)
         )
         self._jitter = np.random.default_rng([patient.seed, 300])
+        self._watch = MonitorWatch(wait_for_monitor, name) if wait_for_monitor else None
+        self._max_wait_n = round(max_wait_s * fs)
+        self._hold_ahead_n = round(_HOLD_AHEAD_S * fs)
+        #: Samples of stream time the patient was held at rest for a monitor.
+        self.held_samples = 0
         self._emg: pylsl.StreamOutlet | None = self._open_emg()
         # A session without a cue stream has no cue outlet at all (the patient still follows
         # the timetable; only the truth knows when each cue would have been).
@@ -263,7 +350,10 @@ class SimulatorStreams:
             self._thread.join()
         self._emg = None
         self._cues = None
-        self._truth = None  # type: ignore[assignment]
+        self._truth = None
+        if self._watch is not None:
+            self._watch.close()
+            self._watch = None  # type: ignore[assignment]
         if self._error is not None:
             raise self._error
 
@@ -297,12 +387,30 @@ class SimulatorStreams:
             if self.total_samples is not None:
                 due = min(due, self.total_samples)
             if due > n:
+                self._hold_for_monitor(due)
                 self._emit(n, due)
                 n = self.samples_done = due
             if self.total_samples is not None and n >= self.total_samples:
                 return
             next_release = self.t0 + (n + self._chunk - 1) / rate
             self._stop.wait(max(_MIN_WAIT_S, next_release - pylsl.local_clock()))
+
+    def _hold_for_monitor(self, due: int) -> None:
+        """Keep the patient at rest while the monitor we wait for has not calibrated."""
+        watch = self._watch
+        if watch is None:
+            return
+        if watch.poll() or due >= self._max_wait_n:
+            if not watch.calibrated:
+                log.warning(
+                    "no 'calibrated' on %r after %.0f s: the patient starts moving",
+                    watch.events_stream,
+                    due / self.patient.fs_hz,
+                )
+            watch.close()
+            self._watch = None
+            return
+        self.held_samples += self.patient.postpone_trials(due + self._hold_ahead_n)
 
     def _emit(self, start: int, stop: int) -> None:
         data = self.patient.generate(stop - start)

@@ -8,6 +8,7 @@ once.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -135,6 +136,43 @@ class TrialPlanner:
         """Plan trials until one's span reaches past sample ``index``."""
         while not self.trials or self.trials[-1].span_stop <= index:
             self._plan_next()
+
+    def postpone(self, until: int, drawn_until: int) -> int:
+        """Move the trials not begun yet so that none begins before sample ``until``.
+
+        Parameters
+        ----------
+        until : int
+            No trial that has not begun may put anything into the signal or the cues before
+            this sample.
+        drawn_until : int
+            Samples already drawn: a trial that reaches back before it has begun.
+
+        Returns
+        -------
+        int
+            How many samples the trials moved (0: they were late enough already).
+        """
+        self.plan_until(max(until, drawn_until))
+        k = next(
+            (i for i, t in enumerate(self.trials) if t.earliest_index >= drawn_until), None
+        )
+        while k is None:
+            self._plan_next()
+            if self.trials[-1].earliest_index >= drawn_until:
+                k = len(self.trials) - 1
+        delta = math.ceil(until - self.trials[k].earliest_index)
+        if delta <= 0:
+            return 0
+        # This trial and every one after it move by the same amount; the one before it rests
+        # for longer.
+        self.trials[k:] = [t.shifted(delta) for t in self.trials[k:]]
+        if k > 0:
+            before = self.trials[k - 1]
+            self.trials[k - 1] = dataclasses.replace(before, span_stop=before.span_stop + delta)
+        self._span_starts = [t.span_start for t in self.trials]
+        self._next_cue += delta
+        return delta
 
     def overlapping(self, start: int, stop: int) -> list[TrialTruth]:
         """Trials whose span overlaps samples ``[start, stop)``."""

@@ -6,6 +6,7 @@ Times are kept as (fractional) sample indices so the model is exact at any sampl
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass
@@ -66,6 +67,10 @@ class Burst:
         """Where the envelope is back at baseline (the offset), in samples."""
         return self.start + self.ramp_up + self.hold + self.ramp_down
 
+    def shifted(self, delta: float) -> Burst:
+        """The same burst ``delta`` samples later."""
+        return dataclasses.replace(self, start=self.start + delta)
+
 
 @dataclass(frozen=True)
 class ArtefactInterval:
@@ -98,6 +103,10 @@ class ArtefactInterval:
     amplitude_uv: float = 0.0
     frequency_hz: float = 0.0
     phase_rad: float = 0.0
+
+    def shifted(self, delta: float) -> ArtefactInterval:
+        """The same interval ``delta`` samples later."""
+        return dataclasses.replace(self, start=self.start + delta, stop=self.stop + delta)
 
     def to_dict(self, t0: float, fs_hz: float) -> dict[str, Any]:
         """Describe the interval in seconds of the EMG time base.
@@ -147,6 +156,10 @@ class Activity:
     label: str
     burst: Burst
     amplitude_uv: float
+
+    def shifted(self, delta: float) -> Activity:
+        """The same activity ``delta`` samples later."""
+        return dataclasses.replace(self, burst=self.burst.shifted(delta))
 
     def to_dict(self, t0: float, fs_hz: float) -> dict[str, Any]:
         """Describe the activity in seconds of the EMG time base."""
@@ -319,6 +332,40 @@ class TrialTruth:
     drift_uv: tuple[float, float] = (0.0, 0.0)
     burst_ratios: tuple[float, ...] = ()
     true_ratio: float = 0.0
+
+    @property
+    def earliest_index(self) -> float:
+        """The first sample this trial puts anything into the signal or the cue stream."""
+        starts = [self.cue_index, self.bursts[0].start]
+        starts += [a.burst.start for a in self.activity]
+        if self.mirror:
+            starts.append(self.mirror_onset_index)
+        return min(starts)
+
+    def shifted(self, delta: int) -> TrialTruth:
+        """The same trial ``delta`` samples later (its span grows at the start for the first).
+
+        Parameters
+        ----------
+        delta : int
+            Samples (>= 0).
+
+        Returns
+        -------
+        TrialTruth
+            Every index moved; the first trial's span still starts at sample 0.
+        """
+        return dataclasses.replace(
+            self,
+            cue_index=self.cue_index + delta,
+            rest_cue_index=self.rest_cue_index + delta,
+            bursts=tuple(b.shifted(delta) for b in self.bursts),
+            mirror_bursts=tuple(b.shifted(delta) for b in self.mirror_bursts),
+            activity=tuple(a.shifted(delta) for a in self.activity),
+            artefacts=tuple(a.shifted(delta) for a in self.artefacts),
+            span_start=self.span_start if self.span_start == 0 else self.span_start + delta,
+            span_stop=self.span_stop + delta,
+        )
 
     @property
     def cue_correct(self) -> bool:

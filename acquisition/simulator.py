@@ -521,6 +521,29 @@ class SimulatedPatient:
         self._complete[trial.trial] = cached
         return cached
 
+    def postpone_trials(self, until_index: int) -> int:
+        """Keep the patient at rest until ``until_index``: the timetable moves later.
+
+        The monitor's start-up is not part of the patient's life: a simulator that waits for a
+        monitor to calibrate holds its patient at rest this way. Only trials that have not
+        begun can move (nothing already drawn changes).
+
+        Parameters
+        ----------
+        until_index : int
+            No trial may begin before this sample.
+
+        Returns
+        -------
+        int
+            How many samples the timetable moved.
+        """
+        drawn = self._next_block * self._block
+        moved = self._trials.postpone(until_index, drawn)
+        # The completed truth (ECG beats in the span, ratios) is drawn again for moved trials.
+        self._complete = {k: v for k, v in self._complete.items() if v.span_stop <= drawn}
+        return moved
+
     def trials_between(self, start_index: int, stop_index: int) -> list[TrialTruth]:
         """Ground truth of the trials whose span overlaps samples ``[start_index, stop_index)``.
 

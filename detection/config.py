@@ -112,7 +112,7 @@ class FilterConfig:
     mains_hz: int | str = _f("auto", choices=(50, 60, "auto", "off"))
     mains_drift_hz: float = _f(0.5, minimum=0.0, maximum=2.0)
     mains_bandwidth_hz: float = _f(1.0, minimum=0.0, maximum=10.0, exclusive_minimum=True)
-    mains_detect_s: float = _f(1.0, minimum=0.25, maximum=30.0)
+    mains_detect_s: float = _f(2.0, minimum=1.0, maximum=30.0)
 
 
 @dataclass(frozen=True)
@@ -172,10 +172,10 @@ class BaselineConfig:
     """The rest baseline after calibration, kept up to date in quiet stretches."""
 
     adapt: bool = _f(True)
-    time_constant_s: float = _f(4.0, minimum=0.25, maximum=600.0)
+    time_constant_s: float = _f(2.0, minimum=0.25, maximum=600.0)
     quiet_before_s: float = _f(0.5, minimum=0.0, maximum=30.0)
-    quiet_after_s: float = _f(1.0, minimum=0.0, maximum=30.0)
-    max_rate_per_s: float = _f(0.1, minimum=0.0, maximum=1.0)
+    quiet_after_s: float = _f(0.5, minimum=0.0, maximum=30.0)
+    max_rate_per_s: float = _f(0.2, minimum=0.0, maximum=1.0)
     quiet_factor: float = _f(1.5, minimum=1.0, exclusive_minimum=True)
     report_share: float = _f(0.1, minimum=0.0, exclusive_minimum=True)
 

@@ -28,6 +28,7 @@ __all__ = [
     "SosState",
     "detect_mains_hz",
     "effective_band_hz",
+    "find_mains",
 ]
 
 #: The band-pass upper edge never goes above this fraction of the sampling rate.
@@ -61,14 +62,19 @@ class SosState:
         The cascade.
     n_channels : int
         Number of channels.
+    settle_on_first : bool
+        Start (and restart after :meth:`reset`) as if the first sample had always been there:
+        a DC-coupled amplifier's offset of hundreds of microvolts then rings through nothing.
     """
 
-    def __init__(self, sos: np.ndarray, n_channels: int) -> None:
+    def __init__(self, sos: np.ndarray, n_channels: int, *, settle_on_first: bool = False) -> None:
         sos = np.asarray(sos, dtype=float)
         if sos.ndim != 2 or sos.shape[1] != 6 or not np.all(sos[:, 3] != 0):
             raise ValueError(f"sos: expected shape (n_sections, 6) with a0 != 0, got {sos.shape}")
         self.sos = np.ascontiguousarray(sos / sos[:, 3:4])
         self._n_channels = n_channels
+        self._settle_on_first = settle_on_first
+        self._step_zi = signal.sosfilt_zi(self.sos)  # (n_sections, 2) for a unit step
         self.reset()
 
     def reset(self) -> None:
@@ -76,10 +82,14 @@ class SosState:
         # (n_sections, 2, n_channels): the kernel runs over channels innermost, where the
         # recursions are independent of each other.
         self._zi = np.zeros((self.sos.shape[0], 2, self._n_channels))
+        self._fresh = self._settle_on_first
 
     def process(self, chunk: np.ndarray) -> np.ndarray:
         """Filter one chunk (n_samples, n_channels); returns float64 of the same shape."""
         out = np.array(chunk, dtype=np.float64, order="C")  # filtered in place
+        if self._fresh and len(out):
+            self._zi = self._step_zi[:, :, None] * out[0][None, None, :]
+            self._fresh = False
         _sos_in_place(self.sos, out, self._zi)
         return out
 
@@ -117,6 +127,8 @@ class BandpassFilter:
         Pass band; the upper edge is capped at 45 % of ``fs_hz``.
     order : int
         Butterworth order of the prototype (the band-pass has ``order`` SOS sections).
+    settle_on_first : bool
+        Start as if the first sample's level had always been there (see :class:`SosState`).
     """
 
     def __init__(
@@ -126,6 +138,8 @@ class BandpassFilter:
         highpass_hz: float = 20.0,
         lowpass_hz: float = 450.0,
         order: int = 4,
+        *,
+        settle_on_first: bool = False,
     ) -> None:
         self.fs_hz = float(fs_hz)
         self.band_hz = effective_band_hz(highpass_hz, lowpass_hz, fs_hz)
@@ -135,7 +149,7 @@ class BandpassFilter:
                 f"{self.band_hz[1]:g} Hz at fs_hz={fs_hz:g}"
             )
         self.sos = signal.butter(order, self.band_hz, btype="bandpass", fs=fs_hz, output="sos")
-        self._cascade = SosState(self.sos, n_channels)
+        self._cascade = SosState(self.sos, n_channels, settle_on_first=settle_on_first)
 
     def reset(self) -> None:
         """Forget the filter state (start from rest)."""
@@ -191,6 +205,52 @@ def detect_mains_hz(data_uv: np.ndarray, fs_hz: float) -> tuple[int, float]:
     mains = max(scores, key=scores.__getitem__)
     near = np.abs(freqs - mains) <= 1.0
     fundamental = float(freqs[near][np.argmax(power[near])])
+    return mains, fundamental
+
+
+#: A mains line is clear when the fundamental's peak stands this many times above the power
+#: around it (1 s of strong EMG buries 1 uV of hum; 1 s of rest shows it 100-fold).
+MAINS_CLEAR_RATIO = 10.0
+
+
+def _line_ratio(data_uv: np.ndarray, fs_hz: float, mains: int) -> float:
+    """How far the mains fundamental stands above the spectrum around it.
+
+    On the clearest channel: another may be contracting and bury the line.
+    """
+    # Half-second segments, overlapping by half: several averaged spectra, or a noise peak in
+    # a single periodogram passes for a line now and then.
+    nperseg = int(min(len(data_uv), fs_hz / 2))
+    freqs, psd = signal.welch(data_uv, fs=fs_hz, nperseg=nperseg, axis=0)
+    near = np.abs(freqs - mains) <= 1.5
+    around = (np.abs(freqs - mains) > 2.5) & (np.abs(freqs - mains) <= 8.0)
+    ratios = psd[near].max(axis=0) / np.maximum(np.median(psd[around], axis=0), 1e-30)
+    return float(ratios.max())
+
+
+def find_mains(data_uv: np.ndarray, fs_hz: float) -> tuple[int, float] | None:
+    """Like :func:`detect_mains_hz`, but only when the line is clear.
+
+    Parameters
+    ----------
+    data_uv : ndarray, shape (n_samples, n_channels)
+        At least one second of band-passed signal.
+    fs_hz : float
+        Sampling rate.
+
+    Returns
+    -------
+    tuple | None
+        ``(mains_hz, fundamental_hz)``, or None when no mains line stands out of the EMG (a
+        contraction buries weak hum; then look again later). The line must stand out in each
+        half of the stretch as well as in the whole: mains is always there, while the spectrum
+        of a contraction that starts within the stretch can show a peak that is not one.
+    """
+    mains, fundamental = detect_mains_hz(data_uv, fs_hz)
+    half = len(data_uv) // 2
+    for part in (data_uv, data_uv[:half], data_uv[half:]):
+        if _line_ratio(part, fs_hz, mains) < MAINS_CLEAR_RATIO:
+            return None
     return mains, fundamental
 
 
@@ -352,6 +412,24 @@ class MainsCanceller:
         s.power_floor[:] = old.power_floor
         s.counts[LEVELS_READY] = old.counts[LEVELS_READY]
         fill_reference(s, self.harmonics)
+
+    def forget(self, channels: np.ndarray) -> None:
+        """Drop what some channels learned (their weights), keeping the tracked frequency.
+
+        For a channel that was contracting when the canceller started: its quiet level was not
+        known, so it learned EMG as mains at full speed, and would subtract that from the rest
+        that follows for seconds.
+
+        Parameters
+        ----------
+        channels : ndarray of int
+            The channels.
+        """
+        s = self._s
+        for array in (s.weights, s.gradient):
+            array[:, channels] = 0.0
+        s.mains_rms[channels] = 0.0
+        s.calm_blocks[channels] = 0
 
     @property
     def frequency_hz(self) -> float:

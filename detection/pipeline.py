@@ -7,10 +7,10 @@ Everything is decided per sample and counted from the first sample the pipeline 
 same samples give the same events whatever the chunking (a test proves it). Big chunks are
 processed in pieces so that the histories the decisions look back into stay small.
 
-With ``mains_hz = "auto"`` the first ``mains_detect_s`` seconds are buffered after the band-pass,
-the mains frequency is found in them and the canceller starts on them, so no sample is filtered
-twice. Without a saved calibration the rest baseline is then collected from the quiet stretches
-as they come (:mod:`detection.rest`), and kept up to date in quiet stretches afterwards.
+With ``mains_hz = "auto"`` the band-passed signal is searched every second for a clear mains
+line (weak hum hides under a contraction) and the canceller starts once one shows. Without a
+saved calibration the rest baseline is collected from the quiet stretches as they come
+(:mod:`detection.rest`), and kept up to date in quiet stretches afterwards.
 """
 
 from __future__ import annotations
@@ -32,10 +32,10 @@ from detection.calibration import (
     calibration_settings,
 )
 from detection.config import Config, check_for_rate
-from detection.envelope import EnvelopePair, RmsEnvelope
+from detection.envelope import EnvelopePair
 from detection.errors import MirrorScopeError
 from detection.events import Event, State, StatusState
-from detection.filters import BandpassFilter, MainsCanceller, SosState, detect_mains_hz
+from detection.filters import BandpassFilter, MainsCanceller, SosState, find_mains
 from detection.history import History
 from detection.mirror import LAG_WINDOW_S, SIDES, CueBook, PairTracker
 from detection.onset import OnsetDetector, Thresholds
@@ -221,7 +221,12 @@ class Pipeline:
         flt, env, det = config.filter, config.envelope, config.detector
 
         self._bridge = NonFiniteBridge(n)
-        self._bandpass = BandpassFilter(fs_hz, n, flt.highpass_hz, flt.lowpass_hz, flt.order)
+        # Both start as if the first sample's level had always been there: a DC-coupled
+        # amplifier's offset (hundreds of microvolts) then rings through neither, at the start
+        # and after every gap.
+        self._bandpass = BandpassFilter(
+            fs_hz, n, flt.highpass_hz, flt.lowpass_hz, flt.order, settle_on_first=True
+        )
         # Below the EMG band: where movement artefacts live (quality's motion check).
         self._motion_band = SosState(
             signal.butter(
@@ -232,6 +237,7 @@ class Pipeline:
                 output="sos",
             ),
             n,
+            settle_on_first=True,
         )
         self._canceller: MainsCanceller | None = None
         self._envelopes = EnvelopePair(
@@ -243,7 +249,6 @@ class Pipeline:
             lowpass_order=env.lowpass_order,
             tkeo=det.tkeo,
         )
-        self._preview_env = RmsEnvelope(fs_hz, n, env.window_s)
         self._quality = QualityMonitor(fs_hz, n, config.quality)
         self._detector = OnsetDetector(fs_hz, n, det, self._envelopes.detection_delay_ms)
         self.cues = CueBook(config.mirror.cue_window_s, config.mirror.rest_cue_grace_s)
@@ -289,14 +294,14 @@ class Pipeline:
         self._baseline: AdaptiveBaseline | None = None
         self._reported_on = np.zeros(n)
         self._progress_due_s = 0.0
-        # "auto" mains: the first mains_detect_s after the band-pass are held until the mains
-        # frequency is known; otherwise the canceller starts with the first sample.
-        self._mains_buffer: list[np.ndarray] | None = None
+        # "auto" mains: the band-passed signal is searched for a clear mains line every second
+        # (a contraction can bury weak hum) until one is found; the canceller starts then.
+        self._mains_search: list[np.ndarray] | None = None
         self._mains_n = round(flt.mains_detect_s * fs_hz)
         if calibration is not None:
             self.set_calibration(calibration)
         elif flt.mains_hz == "auto":
-            self._mains_buffer = []
+            self._mains_search = []
         else:
             self._make_canceller(None if flt.mains_hz == "off" else int(flt.mains_hz))
 
@@ -355,7 +360,7 @@ class Pipeline:
         mains = self.config.filter.mains_hz
         if mains == "auto":
             mains = calibration.mains_hz
-        self._mains_buffer = None
+        self._mains_search = None
         self._apply_calibration(calibration, None if mains in (None, "off") else int(mains))
         self._calibrator = None
         self._start_baseline()
@@ -382,7 +387,6 @@ class Pipeline:
         if self._canceller is not None:
             self._canceller.restart()
         self._envelopes.reset()
-        self._preview_env.reset()
         self._quality.reset()
         self._detector.reset()
         for tracker in self._trackers:
@@ -508,21 +512,14 @@ class Pipeline:
         )
 
     def _process_piece(self, data: np.ndarray, timestamps: np.ndarray) -> list[ChunkResult]:
-        # Cut where the mains frequency becomes known and where each block of the rest
-        # baseline ends: what those change (the canceller, thresholds, quality's rest level)
-        # then applies from the same sample whatever the chunking.
+        # Cut where each block of the rest baseline ends: what a block changes (thresholds,
+        # the calibration, a canceller found) then applies from the same sample whatever the
+        # chunking.
         results = []
         pos, n = 0, len(data)
         while pos < n or not results:
-            if self._mains_buffer is not None:
-                held = sum(len(b) for b in self._mains_buffer)
-                take = min(n - pos, self._mains_n - held)
-                results.append(
-                    self._listen_for_mains(data[pos : pos + take], timestamps[pos : pos + take])
-                )
-            else:
-                take = min(n - pos, self._blocks.room)
-                results.append(self._run(data[pos : pos + take], timestamps[pos : pos + take]))
+            take = min(n - pos, self._blocks.room)
+            results.append(self._run(data[pos : pos + take], timestamps[pos : pos + take]))
             pos += take
         return results
 
@@ -551,38 +548,27 @@ class Pipeline:
             mains_top_hz=self._mains_top_hz(),
         )
 
-    def _listen_for_mains(self, data: np.ndarray, timestamps: np.ndarray) -> ChunkResult:
-        """The first seconds with ``mains_hz = "auto"``: filtered and shown, not analysed.
+    def _search_mains(self, band: np.ndarray) -> None:
+        """Look for the mains line, with ``mains_hz = "auto"``.
 
-        The band-passed signal is kept until ``mains_detect_s`` of it tell 50 Hz from 60 Hz;
-        then the canceller starts. These samples fall inside the filters' warm-up anyway.
+        The last ``mains_detect_s`` of band-passed signal are kept; at the end of each block
+        the canceller starts once a clear mains line shows in them.
         """
-        assert self._mains_buffer is not None
-        first = self.index
-        front = self._front_end(data)
-        band = front.band
-        self._mains_buffer.append(band)
-        preview = self._preview_env.process(band)
-        self._t_history.push(timestamps)
-        self.index += len(data)
-        # The band-pass has been settling all along; the canceller needs a moment more.
+        search = self._mains_search
+        assert search is not None
+        search.append(band)
+        held = sum(len(b) for b in search)
+        while held - len(search[0]) >= self._mains_n:
+            held -= len(search.pop(0))
+        if held < self._mains_n or self._blocks.room != self._blocks.block_n:
+            return
+        found = find_mains(np.concatenate(search), self.fs_hz)
+        if found is None:
+            return
+        self._mains_search = None
+        self._make_canceller(*found)
+        # The canceller converges on the next samples: they are not rest for the baseline.
         self._warm_from = max(self._warm_from, self.index + round(CANCELLER_SETTLE_S * self.fs_hz))
-        if sum(len(b) for b in self._mains_buffer) >= self._mains_n:
-            held = np.concatenate(self._mains_buffer)
-            self._mains_buffer = None
-            self._history.skip_to(self.index)
-            mains_hz, start_hz = detect_mains_hz(held, self.fs_hz)
-            self._make_canceller(mains_hz, start_hz)
-        n, c = band.shape
-        return ChunkResult(
-            events=[],
-            first_index=first,
-            filtered_uv=band.astype(np.float32),
-            envelope_uv=preview.astype(np.float32),
-            detection=preview.astype(np.float32),
-            above=np.zeros((n, c), dtype=bool),
-            excluded=np.zeros((n, c), dtype=bool),
-        )
 
     # ---- calibration and baseline ----------------------------------------------------------
 
@@ -627,7 +613,9 @@ class Pipeline:
         """One block of the rest calibration: progress, failure, or the calibration itself."""
         calibrator = self._calibrator
         assert calibrator is not None
-        calibrator.add(block)
+        relaxed = calibrator.add(block)
+        if len(relaxed) and self._canceller is not None:
+            self._canceller.forget(relaxed)
         cfg = self.config.calibration
         out: list[tuple[Any, int]] = []
         if calibrator.ready:
@@ -797,7 +785,11 @@ class Pipeline:
         hold = quality.hold.copy()
         warm_rows = max(0, min(n, self._warm_from - first))
         hold[:warm_rows] = True
-        usable = ~hold  # what counts for the rest statistics
+        # What counts for the rest statistics: where nothing holds the detector but, perhaps,
+        # the canceller's gate (its estimate above the input after a contraction it started
+        # in; the signal is rest-like there).
+        usable = ~(hold if quality.gate_only is None else hold & ~quality.gate_only)
+        usable[:warm_rows] = False
         decided: list[tuple[Any, int]] = [
             (self._flag_payload(change), change.index) for change in quality.changes
         ]
@@ -813,6 +805,8 @@ class Pipeline:
                 decided.extend(self._calibration_block(block))
             else:
                 decided.extend(self._baseline_block(block))
+        if self._mains_search is not None:
+            self._search_mains(band)
         decided.sort(key=lambda item: item[1])
         return ChunkResult(
             events=[self._event(payload, index) for payload, index in decided],

@@ -58,11 +58,17 @@ FLAGS = ("nan", "saturated", "flat", "motion", "clipping", "mains")
 EXCLUDING_FLAGS = frozenset({"nan", "saturated", "flat"})
 _SAMPLE_FLAGS = ("nan", "saturated", "flat", "motion")
 _MAINS_HYSTERESIS_DB = 3.0
-#: A harmonic counts as residual mains only when its power (the mean over a second's 50 ms
-#: sub-blocks) is this many times what the EMG around it would put there by chance.
-_MAINS_SIGNIFICANCE = 3.0
-#: Sub-blocks of the mains measurement (s).
-_MAINS_SUB_S = 0.05
+#: A harmonic counts as residual mains only when its power (the mean over a second's
+#: sub-blocks) is this many times the power at its neighbours +-_MAINS_NEIGHBOUR_HZ away,
+#: which is what the EMG around it puts there.
+_MAINS_SIGNIFICANCE = 4.0
+_MAINS_NEIGHBOUR_HZ = 10.0
+#: Sub-blocks of the mains measurement (s): 0.2 s resolves 10 Hz (the Hann window's first null).
+_MAINS_SUB_S = 0.2
+#: Harmonics measured (the fundamental and the strongest, odd, third).
+_MAINS_HARMONICS = 3
+#: Whole seconds at rest in a row that must agree before the mains flag changes.
+_MAINS_PERSIST_S = 2
 #: Seconds whose EMG stays below this multiple of the rest level count as rest for the check.
 _MAINS_REST_FACTOR = 3.0
 #: The motion limit is at least this many times the median peak of the motion band over the
@@ -170,6 +176,9 @@ class QualityResult:
     #: The channel is excluded from mirror calls here.
     excluded: np.ndarray
     changes: list[FlagChange]
+    #: Where the hold is only the mains canceller's gate (its estimate above the input, as
+    #: after a contraction it started in): the signal is still rest-like there.
+    gate_only: np.ndarray | None = None
 
 
 class QualityMonitor:
@@ -240,6 +249,7 @@ class QualityMonitor:
         self._block_cos = np.zeros((0, c))
         self._block_sin = np.zeros((0, c))
         self._block_harmonic_power = np.zeros((0, c))
+        self._mains_votes = np.zeros(c, dtype=np.int64)
         self._block_power = np.zeros(c)
         self._block_omegas = np.zeros(0)
         self._block_fill = 0
@@ -318,7 +328,8 @@ class QualityMonitor:
             "motion": self._recent("motion", moving, index),
         }
         closing = gate < GATE_OPEN if gate is not None and could_trip & _GATE_CLOSING else None
-        holds = [self._recent("rail", rail, index), self._recent("gate", closing, index)]
+        gate_hold = self._recent("gate", closing, index)
+        holds = [self._recent("rail", rail, index)]
         if self._rest_mean_uv is not None and n:
             low = envelope_uv < self._flat_limit_uv if could_trip & _LOW else None
             flat_now = self._run_at_least("not_low", low, index, self._flat_n)
@@ -343,8 +354,12 @@ class QualityMonitor:
         for extra in holds:
             if extra is not None:
                 hold = hold | extra
+        gate_only = None
+        if gate_hold is not None:
+            gate_only = gate_hold & ~hold
+            hold = hold | gate_hold
         self._chunk_changes = changes
-        return QualityResult(hold=hold, excluded=excluded, changes=changes)
+        return QualityResult(hold=hold, excluded=excluded, changes=changes, gate_only=gate_only)
 
     def _recent_band_peak(self, band_uv: np.ndarray) -> np.ndarray:
         """Largest |band-passed EMG| over the last ``_peak_n`` samples, at each sample."""
@@ -467,14 +482,22 @@ class QualityMonitor:
         return changes
 
     def _start_mains_block(self, mains_hz: float, top_hz: float) -> None:
-        """Reference frequencies of the next second: the nominal mains and its harmonics.
+        """Set the reference frequencies of the next second: mains lines and their neighbours.
+
+        The fundamental and the strongest harmonics, and beside each the EMG around the line,
+        to tell a line from a contraction.
 
         The nominal frequency, not the tracked one, so that the measurement does not depend on
-        where the chunks were cut; sub-blocks of 50 ms keep a drift of half a hertz coherent.
+        where the chunks were cut: up to the third harmonic a drift of half a hertz stays
+        coherent over a 0.2 s sub-block.
         """
-        harmonics = np.arange(1, int(top_hz // mains_hz) + 1)
-        self._block_omegas = 2.0 * np.pi * harmonics * mains_hz / self.fs_hz
-        shape = (len(harmonics), self.n_channels)
+        harmonics = np.arange(1, min(_MAINS_HARMONICS, int(top_hz // mains_hz)) + 1)
+        lines = harmonics * mains_hz
+        frequencies = np.concatenate(
+            (lines, lines - _MAINS_NEIGHBOUR_HZ, lines + _MAINS_NEIGHBOUR_HZ)
+        )
+        self._block_omegas = 2.0 * np.pi * frequencies / self.fs_hz
+        shape = (len(frequencies), self.n_channels)
         self._block_cos = np.zeros(shape)
         self._block_sin = np.zeros(shape)
         self._block_harmonic_power = np.zeros(shape)
@@ -482,25 +505,35 @@ class QualityMonitor:
     def _mains_residual_uv(self) -> np.ndarray:
         """RMS of the mains left in the cleaned signal over the last second, per channel."""
         _fold(self._block_cos, self._block_sin, self._block_harmonic_power)
-        m, sub = self._block_n, self._sub_n
-        subs = m / sub
-        # Mean over sub-blocks of each harmonic's amplitude squared, (2 / sub)^2 (C^2 + S^2).
-        amplitude_sq = (2.0 / sub) ** 2 * self._block_harmonic_power / subs
-        # EMG with this second's power puts 4 P / sub there by chance, in each sub-block; the
-        # mean over twenty of them rarely reaches twice that.
-        chance = 4.0 * (self._block_power / m) / sub
-        significant = amplitude_sq > _MAINS_SIGNIFICANCE * chance[None, :]
-        return np.sqrt(0.5 * np.where(significant, amplitude_sq - chance, 0.0).sum(axis=0))
+        subs = self._block_n / self._sub_n
+        # A Hann window of N samples sums to N / 2: the amplitude of a line is 4 |sum| / N.
+        amplitude_sq = (4.0 / self._sub_n) ** 2 * self._block_harmonic_power / subs
+        k = len(amplitude_sq) // 3
+        line, around = amplitude_sq[:k], 0.5 * (amplitude_sq[k : 2 * k] + amplitude_sq[2 * k :])
+        significant = line > _MAINS_SIGNIFICANCE * around
+        return np.sqrt(0.5 * np.where(significant, line - around, 0.0).sum(axis=0))
 
     def _end_block(self, end_index: int, have_mains: bool) -> list[FlagChange]:
         clipping = self._block_rail > self.cfg.clipping_fraction * self._block_n
         clipping |= self.active["clipping"] & (self._block_rail > 0)
         new_states = {"clipping": clipping}
         if have_mains and self._rest_mean_uv is not None and len(self._block_omegas):
-            residual = self._mains_residual_uv() / np.maximum(self._rest_mean_uv, 1e-12)
+            floor = np.maximum(self._rest_mean_uv, 1e-12)
+            residual_uv = self._mains_residual_uv()
+            residual = residual_uv / floor
             limit = self.cfg.mains_residual_ratio
             lower = limit * 10 ** (-_MAINS_HYSTERESIS_DB / 20)
-            new_states["mains"] = np.where(self.active["mains"], residual > lower, residual > limit)
+            judged = np.where(self.active["mains"], residual > lower, residual > limit)
+            # Judged at rest only: the EMG of a contraction has power at the harmonics too,
+            # and a mains problem is a property of the recording, visible at rest. It must
+            # persist: the canceller may lag a moment behind a contraction's end.
+            emg_power = np.maximum(self._block_power / self._block_n - residual_uv**2, 0.0)
+            resting = np.sqrt(emg_power) <= _MAINS_REST_FACTOR * floor
+            differs = resting & (judged != self.active["mains"])
+            self._mains_votes = np.where(differs, self._mains_votes + 1, 0)
+            switch = self._mains_votes >= _MAINS_PERSIST_S
+            self._mains_votes[switch] = 0
+            new_states["mains"] = np.where(switch, judged, self.active["mains"])
         changes = []
         for flag, state in new_states.items():
             for c in np.nonzero(state != self.active[flag])[0]:
@@ -556,18 +589,18 @@ def _add_demodulated(  # noqa: PLR0917
 ):
     """Add rows ``start:stop`` of ``x`` to the mains-harmonic measurement of the current second.
 
-    Each harmonic is demodulated over sub-blocks of ``sub_n`` samples (short enough that a
-    fundamental off by half a hertz stays coherent within one) and their powers are summed.
-    ``position`` is the place of row ``start`` in the second; a sub-block that ends is folded
-    into ``harmonic_power`` and its sums start again.
+    Each frequency is demodulated over Hann-weighted sub-blocks of ``sub_n`` samples and the
+    powers of the sub-blocks are summed. ``position`` is the place of row ``start`` in the
+    second; a sub-block that ends is folded into ``harmonic_power`` and starts again.
     """
     for i in range(start, stop):
         n = position + i - start
         if n % sub_n == 0 and n > 0:
             _fold(cos_sums, sin_sums, harmonic_power)
+        w = np.sin(np.pi * (n % sub_n) / sub_n) ** 2
         for k in range(omegas.shape[0]):
-            c = np.cos(omegas[k] * n)
-            s = np.sin(omegas[k] * n)
+            c = w * np.cos(omegas[k] * n)
+            s = w * np.sin(omegas[k] * n)
             for ch in range(x.shape[1]):
                 cos_sums[k, ch] += x[i, ch] * c
                 sin_sums[k, ch] += x[i, ch] * s

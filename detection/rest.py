@@ -37,6 +37,12 @@ __all__ = ["AdaptiveBaseline", "BlockAccumulator", "RestBlock", "RestCalibrator"
 MIN_USABLE_SHARE = 0.9
 #: An explicit rest fails when less than this share of it (after warm-up) was usable.
 MIN_USABLE_REST_FRACTION = 0.5
+#: A channel whose quietest level falls below 1/RELAXED_DROP of what it was had been busy all
+#: along (a patient moving when monitoring started).
+RELAXED_DROP = 3.0
+#: After calibration a block the detector calls busy still counts as rest when its level is
+#: within this factor of the rest mean (noise over a threshold that lags a rising floor).
+_BUSY_LEVEL = 1.25
 
 
 @dataclass(frozen=True)
@@ -237,15 +243,27 @@ class RestCalibrator:
             self._quietest[:] = np.inf
             self.seen_s = 0.0
 
-    def add(self, block: RestBlock) -> None:
-        """Take one block into account."""
+    def add(self, block: RestBlock) -> np.ndarray:
+        """Take one block into account.
+
+        Returns
+        -------
+        ndarray of int
+            Channels seen relaxed for the first time: their quietest level fell far below what
+            it was (they had been busy since the start).
+        """
         self.seen_s += self.block_s
+        relaxed = np.zeros(0, dtype=np.int64)
         if not self.explicit and not block.usable.any():
-            return
+            return relaxed
         if not self.explicit:
             levels = np.where(block.usable, block.level_uv, np.inf)
+            with np.errstate(invalid="ignore"):
+                dropped = np.isfinite(self._quietest) & (levels * RELAXED_DROP < self._quietest)
+            relaxed = np.flatnonzero(dropped)
             self._quietest = np.minimum(self._quietest, levels)
         self._blocks.append(block)
+        return relaxed
 
     def _rest_mask(self, *, whole_pair: bool = True) -> np.ndarray:
         """Per block and channel: rest (the whole pair rest-like and usable) or not."""
@@ -371,7 +389,11 @@ class AdaptiveBaseline:
 
     def add(self, block: RestBlock) -> bool:
         """Take one block into account; True when the statistics changed."""
-        quiet = block.usable & ~block.busy
+        # Rest-like by level, whatever the detector says: when the floor has risen, noise
+        # crosses a threshold that lags behind it, and waiting for the detector to be quiet
+        # would stop the baseline from ever catching up. A contraction lifts the level far
+        # above the floor (and the quiet time after a block drops its ramp's start).
+        quiet = block.usable & ~(block.busy & (block.level_uv > self.stats.amp_mean * _BUSY_LEVEL))
         with np.errstate(invalid="ignore"):
             quiet &= block.level_uv <= self.cfg.quiet_factor * self.stats.amp_mean
         for group in np.unique(self._group):

@@ -20,7 +20,7 @@ from detection.pipeline import Pipeline
 __all__ = ["compile_kernels"]
 
 _FS_HZ = 1000.0
-_SECONDS = 8.0
+_SECONDS = 12.0
 
 
 def compile_kernels() -> float:
@@ -41,7 +41,7 @@ def compile_kernels() -> float:
     signal = 3.0 * rng.standard_normal((n, 2)) + 5.0 * np.sin(2 * np.pi * 50.0 * t)[:, None]
     # A contraction on the left with a small mirror on the right, after the rest calibration,
     # and one bad sample: every stage, the event logic included, runs at least once.
-    burst = slice(round(6.5 * _FS_HZ), round(7.5 * _FS_HZ))
+    burst = slice(round(9.5 * _FS_HZ), round(10.5 * _FS_HZ))
     signal[burst, 0] *= 40.0
     signal[burst, 1] *= 8.0
     signal[n - 10, 1] = np.nan

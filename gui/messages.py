@@ -30,7 +30,7 @@ def banner_for(payload: dict[str, Any]) -> tuple[str, str] | None:
             "alert",
             f"Calibration failed: {payload.get('reason', 'unknown reason')}"
             + (f" ({channels})" if channels else "")
-            + ". Measuring rest again: ask the patient to relax and keep still.",
+            + ". Ask the patient to relax and keep still: rest is collected as it comes.",
         )
     if state == State.CALIBRATED:
         return "info", "Calibrated: thresholds set from the rest just measured."
@@ -46,8 +46,8 @@ def calibration_text(
 ) -> str:
     """One line on the calibration: progress while measuring, else what it holds."""
     if health.calibrating or calibration is None:
-        left_s = max(0.0, (1 - health.rest_progress) * rest_s)
-        return f"measuring rest: {left_s:.1f} s left (patient relaxed)"
+        so_far = min(rest_s, health.rest_progress * rest_s)
+        return f"waiting for rest: {so_far:.1f} of {rest_s:g} s (patient relaxed)"
     with_mvc = [
         lb for lb in labels if lb in calibration.channels and calibration.channels[lb].mvc_uv
     ]

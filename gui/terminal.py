@@ -53,6 +53,11 @@ def describe_event(payload: dict[str, Any]) -> str | None:
         rest = ", ".join(f"{k} {v:.1f} uV" for k, v in payload.get("rest_uv", {}).items())
         mains = payload.get("mains_hz")
         return f"calibrated: mains {mains or 'off'} Hz; rest {rest}"
+    if state == State.CALIBRATING:
+        return f"waiting for rest: {payload['rest_s_so_far']:.1f} of {payload['rest_s']:g} s"
+    if state == State.BASELINE_UPDATED:
+        rest = ", ".join(f"{k} {v:.1f} uV" for k, v in payload.get("rest_uv", {}).items())
+        return f"baseline updated ({', '.join(payload.get('channels', []))}): rest {rest}"
     if state == State.NOTE:
         return f"note: {payload.get('text', '')}"
     if state in (State.CHANNEL_FLAGGED, State.CHANNEL_CLEARED):
@@ -142,8 +147,10 @@ class TerminalView:
     def _block(self, health: Any) -> list[str]:
         lines = []
         if health.calibrating:
-            left_s = (1 - health.rest_progress) * self.monitor.config.calibration.rest_s
-            lines.append(f"  RELAX - measuring rest: {left_s:.1f} s left")
+            rest_s = self.monitor.config.calibration.rest_s
+            lines.append(
+                f"  RELAX - waiting for rest: {health.rest_progress * rest_s:.1f} of {rest_s:g} s"
+            )
         for p in self.stats.pairs.values():
             share = p.mirror_fraction
             last = p.last_trial["ratio"] if p.last_trial else None

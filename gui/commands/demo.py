@@ -24,6 +24,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="the patient's random seed")
     parser.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="let the patient start moving on its own schedule, whether or not the monitor "
+        "has calibrated",
+    )
+    parser.add_argument(
         "--realism",
         choices=REALISM_NAMES,
         default="clean",
@@ -47,8 +53,10 @@ def run(args: argparse.Namespace) -> int:
     source_id = f"mirrorscope-demo-{uuid.uuid4().hex}"
     config = config.replace("stream", name=name, source_id=source_id, type="EMG")
     config = config.replace("cues", stream=f"{name}-Cues")
-    # The patient rests well past the calibration, since the monitor joins a moment later.
-    rest_s = config.calibration.rest_s + 4.0
+    # The patient rests until the monitor says it has calibrated, however late it starts;
+    # without waiting, well past the calibration, since the monitor joins a moment later.
+    wait = None if args.no_wait else config.output.events_stream
+    rest_s = 2.0 if wait else config.calibration.rest_s + 6.0
     patient = SimulatedPatient(
         args.preset,
         fs_hz=2000.0,
@@ -57,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         initial_rest_s=rest_s,
         realism=args.realism,
     )
-    streams = SimulatorStreams(patient, name=name, source_id=source_id)
+    streams = SimulatorStreams(patient, name=name, source_id=source_id, wait_for_monitor=wait)
     sys.stdout.write(
         f"demo: simulated {args.preset!r} patient on {name!r} (this machine only); "
         "the first 5 s are the rest calibration\n"

@@ -96,6 +96,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a session without a cue stream (the detector must find the active side itself)",
     )
     parser.add_argument(
+        "--wait-for-monitor",
+        metavar="EVENTS_STREAM",
+        default=None,
+        help="hold the patient at rest until the monitor publishing EVENTS_STREAM (e.g. "
+        "MirrorScope-Events) has calibrated",
+    )
+    parser.add_argument(
         "--initial-rest",
         type=bounded_number(float, 0.0, None),
         default=6.0,
@@ -162,6 +169,11 @@ def _banner(streams: SimulatorStreams, args: argparse.Namespace) -> str:
             else "  cues   none (--no-cues)",
             f"  truth  {streams.truth_name}: one JSON per finished trial",
             f"  mains {p.mains_hz} Hz, speed {args.speed:g}x, {until}",
+            *(
+                [f"  at rest until the monitor on {args.wait_for_monitor} has calibrated"]
+                if args.wait_for_monitor
+                else []
+            ),
         )
     )
 
@@ -220,6 +232,7 @@ def run(args: argparse.Namespace) -> int:
         speed=args.speed,
         duration_s=args.duration,
         faults=faults,
+        wait_for_monitor=args.wait_for_monitor,
     )
     # Ctrl-C, and a service manager's SIGTERM, stop cleanly even when the shell that started us
     # in the background told this process to ignore SIGINT. The handler only raises a flag: an

@@ -65,9 +65,9 @@ def trials_near(events, onset_s, t0=1000.0, within_s=0.3):
 
 
 def test_chunking_never_changes_the_output():
-    bursts = [Burst(LEFT, 7.0, 2.0, 150.0, 0.1), Burst(RIGHT, 11.0, 1.5, 80.0, 0.05)]
-    x = emg(16.0, bursts, mirror_of={RIGHT: (LEFT, 0.3, 0.02), LEFT: (RIGHT, 0.2, 0.05)}, seed=3)
-    x[round(9.5 * FS_HZ) : round(9.52 * FS_HZ), 0] = np.nan
+    bursts = [Burst(LEFT, 9.0, 2.0, 150.0, 0.1), Burst(RIGHT, 13.0, 1.5, 80.0, 0.05)]
+    x = emg(18.0, bursts, mirror_of={RIGHT: (LEFT, 0.3, 0.02), LEFT: (RIGHT, 0.2, 0.05)}, seed=3)
+    x[round(11.5 * FS_HZ) : round(11.52 * FS_HZ), 0] = np.nan
     x += mains(len(x), 50.2, amplitude_uv=10.0)[:, None].astype(np.float32)
     ts = timestamps(len(x))
 
@@ -111,9 +111,9 @@ def test_calibration_status_reports_mains_and_rest_levels():
     pipe, events, _ = run(x)
     (status,) = [p for p in of_kind(events, "status") if p["state"] == "calibrated"]
     assert status["mains_hz"] == 60
-    # The first second finds the mains, the canceller settles a quarter second, then 5 s of rest.
-    # (a block or two more while the canceller converges on the 8 uV of hum).
-    assert 1006.2495 <= status["t"] <= 1006.75
+    # Two seconds find the mains, the canceller settles a quarter second, then 5 s of rest (a
+    # block or two more while it converges on the 8 uV of hum).
+    assert 1007.2495 <= status["t"] <= 1007.75
     assert set(status["rest_uv"]) == set(LABELS)
     assert pipe.calibration is not None
     assert pipe.calibration.mains_hz == 60
