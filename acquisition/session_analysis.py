@@ -161,9 +161,10 @@ def plan_analysis(
     default_config : Config
         Used when neither is there; its pairs are replaced by those the file declares.
     rest : str | None
-        ``"start"`` (first ``rest_s`` seconds are rest), ``"quietest"`` (each channel's quietest
-        second) or None (as recorded: the sidecar's calibration, else ``"start"`` for XDF and
-        ``"quietest"`` for NPZ).
+        ``"start"`` (the rest is collected from the quiet stretches as they come, as live),
+        ``"quietest"`` (each channel's quietest moments of the whole recording: it looks ahead,
+        which the live monitor cannot) or None (as recorded: the sidecar's calibration, else
+        ``"start"`` for XDF and ``"quietest"`` for NPZ).
 
     Returns
     -------
@@ -184,7 +185,10 @@ def plan_analysis(
             source = (
                 "as live: the saved calibration the monitor started with"
                 if calibration
-                else f"as live: rest measured on the first {config.calibration.rest_s:g} s"
+                else (
+                f"as live: {config.calibration.rest_s:g} s of rest collected from the quiet "
+                "stretches as they came"
+            )
             )
             return Plan(config, calibration, session.first_index or 0, use_cues, source, None, True)
         doc = sidecar.get("calibration") or sidecar.get("calibration_measured")
@@ -200,7 +204,9 @@ def plan_analysis(
         source = (
             "no rest block at the start: each channel's baseline was measured on its quiet "
             f"moments ({quiet.block_s * 1000:.0f} ms blocks near its quietest level, at least "
-            "1 s per channel)"
+            "1 s per channel). This looks ahead over the whole recording, which the live "
+            "monitor cannot: live, the rest is collected from quiet stretches as they come, "
+            f"{config.calibration.rest_s:g} s of them"
         )
         return Plan(config, quiet.calibration, 0, use_cues, source, quiet)
     cal_file = config.calibration.file
@@ -208,7 +214,10 @@ def plan_analysis(
         return Plan(
             config, Calibration.load(cal_file), 0, use_cues, f"saved calibration {cal_file}"
         )
-    source = f"the first {config.calibration.rest_s:g} s were taken as rest (as live)"
+    source = (
+        f"{config.calibration.rest_s:g} s of rest collected from the quiet stretches as they "
+        "came (as live)"
+    )
     return Plan(config, None, 0, use_cues, source)
 
 

@@ -154,9 +154,7 @@ class TrialPlanner:
             How many samples the trials moved (0: they were late enough already).
         """
         self.plan_until(max(until, drawn_until))
-        k = next(
-            (i for i, t in enumerate(self.trials) if t.earliest_index >= drawn_until), None
-        )
+        k = next((i for i, t in enumerate(self.trials) if t.earliest_index >= drawn_until), None)
         while k is None:
             self._plan_next()
             if self.trials[-1].earliest_index >= drawn_until:

@@ -144,7 +144,12 @@ class OnsetDetector:
         return int(self._rise_before[channel])
 
     def process(
-        self, first_index: int, envelope: np.ndarray, hold: np.ndarray, history: History
+        self,
+        first_index: int,
+        envelope: np.ndarray,
+        hold: np.ndarray,
+        history: History,
+        disarm: np.ndarray | None = None,
     ) -> tuple[np.ndarray, list[ChannelTransition]]:
         """Detect in one chunk.
 
@@ -158,6 +163,10 @@ class OnsetDetector:
             Where the state must not change (bad samples, warm-up).
         history : History
             Detection-envelope history that already includes this chunk.
+        disarm : ndarray of bool | None, same shape
+            Where a channel must be seen resting again before it may start an activation (a
+            channel excluded for saturation or lift-off: the filters and the mains canceller
+            take a moment to recover, and what they leave behind is no onset).
 
         Returns
         -------
@@ -185,6 +194,7 @@ class OnsetDetector:
         quiet = _raw_states(
             np.ascontiguousarray(envelope, dtype=np.float64),
             np.ascontiguousarray(hold, dtype=bool),
+            _NO_DISARM if disarm is None else np.ascontiguousarray(disarm, dtype=bool),
             th.on,
             th.off,
             self.armed,
@@ -376,9 +386,12 @@ def _latch(rise, fall, state, out):
             out[i, ch] = state[ch]
 
 
+_NO_DISARM = np.zeros((0, 0), dtype=bool)
+
+
 @njit(cache=True)
 def _raw_states(  # noqa: PLR0917
-    envelope, hold, on, off, armed, confirmed, raw_before, raw, rise, resting, changed
+    envelope, hold, disarm, on, off, armed, confirmed, raw_before, raw, rise, resting, changed
 ):
     """The raw (hysteresis) state of every sample, with the rises and rests that drive it.
 
@@ -388,9 +401,12 @@ def _raw_states(  # noqa: PLR0917
     """
     quiet = not raw_before.any()
     state = raw_before.copy()
+    check_disarm = disarm.shape[0] > 0
     for i in range(envelope.shape[0]):
         for ch in range(envelope.shape[1]):
             held = hold[i, ch]
+            if check_disarm and disarm[i, ch]:
+                armed[ch] = False
             above = envelope[i, ch] >= on[ch]
             rest = envelope[i, ch] < off[ch] and not held
             quiet = quiet and not above

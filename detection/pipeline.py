@@ -796,7 +796,12 @@ class Pipeline:
         above = np.zeros((n, self.n_channels), dtype=bool)
         busy = None
         if self.calibration is not None:
-            above, transitions = self._detector.process(first, det, hold, self._history)
+            # A channel excluded (saturated, lifted) must be seen resting before it may start
+            # an activation: what the filters and the canceller leave behind is no onset.
+            disarm = quality.excluded if quality.excluded.any() else None
+            above, transitions = self._detector.process(
+                first, det, hold, self._history, disarm
+            )
             busy = above
             decided.extend(self._track(transitions, first + n - 1))
         # A piece never runs past the end of a block (see _process_piece).

@@ -36,8 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--rest",
         choices=("start", "quietest"),
-        help="how to find the rest baseline when the sidecar does not say: the first rest_s "
-        "seconds (XDF default) or each channel's quietest moments (NPZ default)",
+        help="how to find the rest baseline when the sidecar does not say: collected from the "
+        "quiet stretches as they come, as live (XDF default), or each channel's quietest "
+        "moments of the whole recording, looking ahead (NPZ default)",
     )
 
 

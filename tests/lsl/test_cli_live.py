@@ -71,18 +71,30 @@ def test_streams_lists_the_simulator(simulator):
     assert simulator.source_id in row
 
 
-def test_monitor_headless_shows_calibration_trials_and_a_summary(simulator, tmp_path):
+def test_monitor_headless_shows_calibration_trials_and_a_summary(tmp_path):
+    # The simulated patient rests until this monitor has calibrated, however late the monitor
+    # process starts on a busy machine: nothing here depends on timing.
+    events = unique("CliEvents")
+    name = unique("CliSim")
+    patient = SimulatedPatient("congenital", fs_hz=2000.0, seed=5, initial_rest_s=2.0)
+    simulator = SimulatorStreams(
+        patient, name=name, source_id=unique("cli-src"), speed=2.0, wait_for_monitor=events
+    )
+    simulator.start()
     config = tmp_path / "monitor.toml"
     config.write_text(
         f'[stream]\nname = "{simulator.name}"\n\n'
         '[[pairs]]\nname = "FDI"\nleft = "FDI-L"\nright = "FDI-R"\n\n'
         f'[cues]\nstream = "{simulator.cues_name}"\n\n'
-        f'[output]\nevents_stream = "{unique("CliEvents")}"\nenvelope_stream = ""\n',
+        f'[output]\nevents_stream = "{events}"\nenvelope_stream = ""\n',
         encoding="utf-8",
     )
-    result = _mirrorscope(
-        "monitor", "--local", "--headless", "--config", str(config), "--duration", "12"
-    )
+    try:
+        result = _mirrorscope(
+            "monitor", "--local", "--headless", "--config", str(config), "--duration", "14"
+        )
+    finally:
+        simulator.stop()
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert f"monitoring {simulator.name!r}" in out

@@ -330,3 +330,54 @@ def test_cli_bad_argument_gives_one_line_and_fails(args: list[str], mentions: st
     message = result.stderr.strip()
     assert "\n" not in message
     assert mentions in message
+
+
+def test_a_patient_waits_at_rest_for_its_monitor_to_calibrate() -> None:
+    """The simulator holds its patient at rest until the monitor says "calibrated"."""
+    from acquisition.runner import LiveMonitor
+    from detection.config import Config, PairConfig
+
+    name, events_name = _unique("Waiting"), _unique("WaitEvents")
+    patient = SimulatedPatient("congenital", fs_hz=FS_HZ, seed=SEED, initial_rest_s=1.0)
+    streams = SimulatorStreams(
+        patient, name=name, source_id=_unique("wait-src"), speed=8.0, wait_for_monitor=events_name
+    )
+    cues = _inlet(f"{streams.source_id}-cues")
+    received: list[tuple[dict[str, Any], float]] = []
+    streams.start()
+    monitor = None
+    try:
+        # 20 s of stream time with no monitor: the patient only rests.
+        deadline = time.monotonic() + 30.0
+        while streams.samples_done < round(20 * FS_HZ) and time.monotonic() < deadline:
+            _pull_markers(cues, received)
+            time.sleep(0.02)
+        _pull_markers(cues, received)
+        assert streams.samples_done >= round(20 * FS_HZ)
+        assert received == []
+        assert streams.held_samples > 0
+        config = (
+            Config()
+            .replace("stream", name=name, source_id=streams.source_id)
+            .replace("output", events_stream=events_name, envelope_stream="")
+            .with_pairs([PairConfig("FDI", "FDI-L", "FDI-R")])
+        )
+        monitor = LiveMonitor(config)
+        monitor.start()
+        calibrated_at = None
+        deadline = time.monotonic() + 30.0
+        while time.monotonic() < deadline and not received:
+            _pull_markers(cues, received)
+            while not monitor.events.empty():
+                event = monitor.events.get_nowait()
+                if event.payload.get("state") == "calibrated" and calibrated_at is None:
+                    calibrated_at = event.payload["t"]
+            time.sleep(0.02)
+        assert calibrated_at is not None
+        assert received, "the patient moves once the monitor has calibrated"
+        first_cue_t = received[0][1]
+        assert first_cue_t > calibrated_at
+    finally:
+        if monitor is not None:
+            monitor.stop()
+        streams.stop()
