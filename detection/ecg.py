@@ -13,9 +13,10 @@ EMG's main energy and where the QRS is strongest), on the side of the pair that 
 best, when the band's magnitude rises through ``detect_fraction`` of the learned R amplitude:
 early on the QRS, so the correction starts before most of its power has entered the envelope
 windows. A refractory period and, once the rhythm is known, a periodicity gate keep EMG from
-making beats. A pair's first beats are found as outliers of the band (``bootstrap_snr`` times
-its robust noise level) that come regularly and at equal heights; without ECG nothing is found
-and nothing changes.
+making beats, and a beat whose peak does not come to about the R amplitude is dropped (its
+correction stops there). A pair's first beats are found as outliers of the band (``min_snr``
+times its robust noise level) that come regularly and at equal heights; without ECG nothing is
+found and nothing changes.
 
 Each beat starts a correction in the power domain: every channel has a template of the power a
 beat adds to each envelope as a function of the samples since detection, learned by an LMS step
@@ -58,6 +59,8 @@ BAND_ORDER = 2
 #: The beat's peak is sought this long after its detection (the band-passed QRS's largest lobe
 #: comes 15-35 ms after a 35 % crossing for QRS widths of 20-60 ms).
 PEAK_S = 0.04
+#: Window after a bootstrap candidate's crossing in which a QRS has ended (s).
+TAIL_S = (0.06, 0.12)
 #: The running median of the ECG band's magnitude moves by e in about this time.
 NOISE_S = 0.25
 #: Time constant of the rest power between beats.
@@ -91,12 +94,12 @@ class EcgConfig:
         A beat is detected on its rising edge when the band's magnitude crosses this fraction
         of the learned R amplitude (lower: earlier, but closer to the noise).
     min_snr : float
-        R amplitude over the band's noise (robust SD) for a channel to count as carrying ECG
-        (only such channels detect beats).
-    bootstrap_snr : float
-        Height over the band's noise of a pair's first beats, found before any R amplitude is
-        known. Higher than ``min_snr``: with nothing else to go on, outliers of noise must not
-        start a rhythm (Gaussian noise exceeds 8 SD once in 10**15 samples).
+        R amplitude over the band's noise level for a channel to count as carrying ECG (only
+        such channels detect beats) and height of a pair's first beats over it. The noise level
+        is the 99th percentile of the band's magnitude between beats (2.6 SD for Gaussian
+        noise), tracked robustly, so at 4 a pair's first beats stand 10 SD above the noise and
+        the detection level at ``detect_fraction`` 0.35 is 3.6 SD: a contraction that raises
+        the band's noise takes its side out of detection.
     refractory_s : float
         Shortest time between two beats of a pair.
     template_s : float
@@ -113,7 +116,6 @@ class EcgConfig:
     band_hz: tuple[float, float] = (10.0, 40.0)
     detect_fraction: float = 0.35
     min_snr: float = 4.0
-    bootstrap_snr: float = 8.0
     refractory_s: float = 0.25
     template_s: float = 0.15
     learn_rate: float = 0.1
@@ -133,11 +135,6 @@ class EcgConfig:
             problems.append(f"detect_fraction must be in (0, 1), got {self.detect_fraction!r}")
         if not self.min_snr > 0.0:
             problems.append(f"min_snr must be above 0, got {self.min_snr!r}")
-        if not self.bootstrap_snr >= self.min_snr:
-            problems.append(
-                f"bootstrap_snr must be at least min_snr ({self.min_snr!r}), "
-                f"got {self.bootstrap_snr!r}"
-            )
         if not PEAK_S < self.template_s <= self.refractory_s:
             problems.append(
                 f"template_s must be above {PEAK_S:g} and at most refractory_s "
@@ -169,7 +166,8 @@ class EcgResult:
     det: np.ndarray
     #: A correction of a significant ECG was applied at that sample (bool, same shape).
     acted: np.ndarray
-    #: Beats detected in the chunk, in time order.
+    #: Beats confirmed in the chunk (their peak came), in time order. A beat is confirmed
+    #: ``PEAK_S`` after its detection, so its index may lie in the chunk before.
     beats: tuple[EcgBeat, ...]
 
 
@@ -221,10 +219,11 @@ class EcgCanceller:
             pair_channels=np.ascontiguousarray(pair_array),
             detect_fraction=float(cfg.detect_fraction),
             min_snr=float(cfg.min_snr),
-            bootstrap_snr=float(cfg.bootstrap_snr),
             refractory_n=max(1, round(cfg.refractory_s * fs)),
             template_n=self.template_n,
             peak_n=self.peak_n,
+            tail_start_n=round(TAIL_S[0] * fs),
+            tail_stop_n=round(TAIL_S[1] * fs),
             learn_rate=float(cfg.learn_rate),
             significant_ratio=float(cfg.significant_ratio),
             noise_step=1.0 / (NOISE_S * fs),

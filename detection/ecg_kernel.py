@@ -31,6 +31,9 @@ RR_LOW = 0.6  # an interval shorter than this is not a beat
 RR_HIGH = 1.6  # up to this it is the next beat
 MULTIPLE_TOLERANCE = 0.2  # beyond, within this of 2 or 3 intervals: beats were missed
 ANY_AFTER = 3.5  # so many intervals without a beat: take the next crossing (re-acquire)
+#: The side beats are looked for on changes when the other side's envelope over its R
+#: amplitude is this many times lower.
+SWITCH_MARGIN = 1.5
 #: R-R intervals the median is taken over.
 RR_N = 8
 #: Bootstrap candidates that must agree before a pair locks on.
@@ -43,10 +46,26 @@ PEAK_SPREAD = 1.6
 #: A beat's peak relative to the learned R amplitude is clipped to this range for its scale.
 SCALE_LOW = 0.5
 SCALE_HIGH = 2.0
+#: A bootstrap candidate's band magnitude in its tail window (``tail_start_n`` to
+#: ``tail_stop_n`` after its crossing) stays below this fraction of its peak: measured on the
+#: simulator's QRS, 0.13 for a QRS of 20 ms to 0.37 for one of 60 ms (0.54 for 80 ms); a
+#: burst of EMG (tapping, crosstalk) is as strong there as in its first 40 ms.
+TAIL_FRACTION = 0.6
 #: The running peak predicts the beat's peak once it is expected at this fraction of it.
 PROFILE_MIN = 0.5
-#: Median of |x| over the standard deviation of Gaussian noise.
-MEDIAN_TO_SD = 1.4826
+#: The band's noise level is its 99th percentile of magnitude between beats, taken as this many
+#: times the running median (the ratio for Gaussian noise: 2.576 / 0.6745). A level above
+#: most of the noise, so that ``min_snr`` times it stands clear of noise peaks (4 times it is
+#: 10 SD) and ``detect_fraction`` of an R amplitude that carries ECG is still 3.6 SD.
+NOISE_PEAK = 3.82
+#: A beat is confirmed when its peak comes to this range of the learned R amplitude; a crossing
+#: that does not peak like a beat (EMG in the band) is dropped and its correction stops.
+CONFIRM_LOW = 0.6
+CONFIRM_HIGH = 2.0
+#: ... and when its running peak rose as the learned profile says, to within this mean
+#: absolute difference (relative to the peak). Measured on the simulator: beats at rest
+#: 0.01-0.02, beats over a contraction up to 0.15, EMG crossings 0.04-0.5.
+PROFILE_TOLERANCE = 0.1
 #: Smallest noise level (uV): a flat channel must not make every sample an outlier.
 NOISE_FLOOR_UV = 1e-6
 #: The noise levels move this many times faster during the first settling.
@@ -61,10 +80,11 @@ class EcgSettings(NamedTuple):
     pair_channels: np.ndarray  # (n_pairs, 2) int64
     detect_fraction: float
     min_snr: float
-    bootstrap_snr: float
     refractory_n: int
     template_n: int
     peak_n: int
+    tail_start_n: int
+    tail_stop_n: int
     learn_rate: float
     significant_ratio: float
     noise_step: float
@@ -107,10 +127,14 @@ class EcgState(NamedTuple):
     profile_n: np.ndarray  # (c,) int64: beats in the profile
     locked: np.ndarray  # (p,) uint8: the pair's beats are known (else bootstrapping)
     last_mark: np.ndarray  # (p,) int64: latest beat or bootstrap candidate
+    prev_mark: np.ndarray  # (p,) int64: the one before (restored when a beat is dropped)
+    pending_rr: np.ndarray  # (p,) R-R interval the current beat adds once confirmed (-1: none)
     live: np.ndarray  # (p,) uint8: last_mark is a beat being corrected
     ref: np.ndarray  # (p,) int64: the channel the current beat was detected on
-    run_max: np.ndarray  # (p,) running peak of the current beat over the R amplitude
-    trace: np.ndarray  # (peak_n, p) that running peak, by samples since detection
+    look: np.ndarray  # (p,) int64: the channel beats are looked for on (-1: none)
+    look_prev: np.ndarray  # (p,) its magnitude over its R amplitude at the previous sample
+    run_max: np.ndarray  # (c,) running peak of the current beat over the R amplitude
+    trace: np.ndarray  # (peak_n, c) that running peak, by samples since detection
     scale: np.ndarray  # (p,) the current beat's power scale ((peak / R) ** 2)
     rr: np.ndarray  # (p, RR_N) last R-R intervals (samples)
     rr_count: np.ndarray  # (p,) int64
@@ -118,6 +142,7 @@ class EcgState(NamedTuple):
     watch_n: np.ndarray  # (p,) int64: samples since the last beat with a clear view
     cand_t: np.ndarray  # (p, CONFIRM_N) int64: bootstrap candidates, oldest first
     cand_peak: np.ndarray  # (p, CONFIRM_N, 2) their peaks on each side
+    cand_tail: np.ndarray  # (p, CONFIRM_N, 2) their largest magnitude in the tail window
     cand_count: np.ndarray  # (p,) int64
     cand_open: np.ndarray  # (p,) uint8: a candidate's peak is being measured
     counts: np.ndarray  # int64, see PRIMED ... NEXT_INDEX
@@ -162,10 +187,14 @@ class EcgState(NamedTuple):
             profile_n=np.zeros(c, dtype=np.int64),
             locked=np.zeros(p, dtype=np.uint8),
             last_mark=np.full(p, NEVER, dtype=np.int64),
+            prev_mark=np.full(p, NEVER, dtype=np.int64),
+            pending_rr=np.full(p, -1.0),
             live=np.zeros(p, dtype=np.uint8),
             ref=np.zeros(p, dtype=np.int64),
-            run_max=np.zeros(p),
-            trace=np.zeros((peak_n, p)),
+            look=np.full(p, -1, dtype=np.int64),
+            look_prev=np.full(p, np.inf),
+            run_max=np.zeros(c),
+            trace=np.zeros((peak_n, c)),
             scale=np.ones(p),
             rr=np.zeros((p, RR_N)),
             rr_count=np.zeros(p, dtype=np.int64),
@@ -173,6 +202,7 @@ class EcgState(NamedTuple):
             watch_n=np.zeros(p, dtype=np.int64),
             cand_t=np.zeros((p, CONFIRM_N), dtype=np.int64),
             cand_peak=np.zeros((p, CONFIRM_N, 2)),
+            cand_tail=np.zeros((p, CONFIRM_N, 2)),
             cand_count=np.zeros(p, dtype=np.int64),
             cand_open=np.zeros(p, dtype=np.uint8),
             counts=counts,
@@ -189,7 +219,9 @@ def restart(state: EcgState) -> None:
     state.cand_open[:] = 0
     state.cand_count[:] = 0
     state.last_mark[:] = NEVER
+    state.prev_mark[:] = NEVER
     state.watch_n[:] = 0
+    state.look_prev[:] = np.inf
 
 
 def process_chunk(  # noqa: PLR0917
@@ -247,12 +279,12 @@ def _process(first, raw, quiet, amp, det, acted, beats, s, c):  # noqa: PLR0917
     significant, learnable = s.significant, s.learnable
     locked, last_mark, live, scale = s.locked, s.last_mark, s.live, s.scale
     rr_median, watch_n, cand_open = s.rr_median, s.watch_n, s.cand_open
+    look, look_prev = s.look, s.look_prev
     s_ref, run_max, trace, peak, peak_quiet = s.ref, s.run_max, s.trace, s.peak, s.peak_quiet
     profile, profile_n = s.profile, s.profile_n
     ring_n = ring_amp.shape[0]
     template_n, peak_n, refractory_n = c.template_n, c.peak_n, c.refractory_n
-    detect_snr = c.min_snr * MEDIAN_TO_SD
-    bootstrap_snr = c.bootstrap_snr * MEDIAN_TO_SD
+    snr = c.min_snr * NOISE_PEAK
     mag = np.empty(n_channels)
     busy = np.zeros(n_channels, dtype=np.bool_)
     n_beats = 0
@@ -288,55 +320,67 @@ def _process(first, raw, quiet, amp, det, acted, beats, s, c):  # noqa: PLR0917
             if live[p] and 0 < d < peak_n:
                 # Follow the beat's peak; its scale is predicted from the running peak (once
                 # that is expected at PROFILE_MIN of the peak or more), then known.
-                ref = s_ref[p]
-                run = max(run_max[p], mag[ref] / r_amp[ref])
-                run_max[p] = run
-                trace[d, p] = run
                 for side in range(2):
                     ch = left if side == 0 else right
                     peak[ch] = max(peak[ch], mag[ch])
                     peak_quiet[ch] = peak_quiet[ch] != 0 and quiet[i, ch]
+                    if r_amp[ch] > 0.0:
+                        run_max[ch] = max(run_max[ch], mag[ch] / r_amp[ch])
+                        trace[d, ch] = run_max[ch]
+                ref = s_ref[p]
+                run = run_max[ref]
                 if d == peak_n - 1:
-                    _finish_peak(p, left, right, s, c)
+                    if _finish_peak(p, left, right, s, c):
+                        beats[n_beats, 0] = last_mark[p]
+                        beats[n_beats, 1] = p
+                        n_beats += 1
+                    d = t - last_mark[p]
                 elif profile_n[ref] > 0 and profile[d, ref] >= PROFILE_MIN:
                     scale[p] = min(max(run / profile[d, ref], SCALE_LOW), SCALE_HIGH) ** 2
             if settled and locked[p]:
                 # Detect on the side of the pair where the beats show best: of the sides that
                 # carry ECG, the one whose envelope is lowest relative to its own ECG (during a
-                # one-sided contraction, the resting side).
-                ref = -1
-                best = np.inf
+                # one-sided contraction, the resting side). The view changes only when the
+                # other side is clearly better: at rest both are alike, and a switch between
+                # them must not skip a rising edge.
+                ref = look[p]
+                if ref >= 0 and not (r_amp[ref] > 0.0 and r_amp[ref] >= snr * noise[ref]):
+                    ref = -1
+                best = amp[i, ref] / r_amp[ref] / SWITCH_MARGIN if ref >= 0 else np.inf
                 for side in range(2):
                     ch = left if side == 0 else right
-                    if r_amp[ch] > 0.0 and r_amp[ch] >= detect_snr * noise[ch]:
+                    if ch != ref and r_amp[ch] > 0.0 and r_amp[ch] >= snr * noise[ch]:
                         ratio = amp[i, ch] / r_amp[ch]
                         if ratio < best:
                             best = ratio
                             ref = ch
+                look[p] = ref
                 if ref >= 0:
                     if quiet[i, ref]:
                         watch_n[p] += 1
                     rr = rr_median[p]
-                    level = c.detect_fraction * r_amp[ref]
+                    now = mag[ref] / r_amp[ref]
+                    # The edge is taken on the pair's normalised magnitude, whichever side it
+                    # came from at the sample before.
+                    before = look_prev[p]
+                    look_prev[p] = now
                     if watch_n[p] > max(c.lost_n, 4.0 * rr):
                         _unlock(p, s)
                     elif (
-                        mag_prev[ref] < level <= mag[ref] and d >= refractory_n and _periodic(d, rr)
+                        before < c.detect_fraction <= now and d >= refractory_n and _periodic(d, rr)
                     ):
-                        if rr <= 0.0 or d <= RR_HIGH * rr:
-                            _push_interval(p, float(d), s)
+                        s.pending_rr[p] = d if rr <= 0.0 or d <= RR_HIGH * rr else -1.0
                         _start_beat(p, t, i, ref, left, right, mag, quiet, s, c)
-                        beats[n_beats, 0] = t
-                        beats[n_beats, 1] = p
-                        n_beats += 1
                         d = 0
+                else:
+                    look_prev[p] = np.inf
             elif settled:
                 if cand_open[p]:
                     _follow_candidate(p, d, left, right, mag, s, c)
                 elif d >= refractory_n:
                     for side in range(2):
                         ch = left if side == 0 else right
-                        level = bootstrap_snr * noise[ch]
+                        level = snr * noise[ch]
                         if quiet[i, ch] and mag_prev[ch] <= level < mag[ch]:
                             _open_candidate(p, t, left, right, mag, s)
                             break
@@ -430,24 +474,54 @@ def _unlock(p, s):
 
 @njit(cache=True)
 def _finish_peak(p, left, right, s, c):
-    """The peak window is over: scale the beat by its peak and learn R and the profile."""
-    ref = s.ref[p]
-    run = s.run_max[p]
-    s.scale[p] = min(max(run, SCALE_LOW), SCALE_HIGH) ** 2
-    if s.peak_quiet[ref] != 0 and s.learnable[ref] != 0 and run > 0.0:
-        rate = max(c.learn_rate, 1.0 / (s.profile_n[ref] + 1))
-        for k in range(c.peak_n):
-            s.profile[k, ref] += rate * (s.trace[k, p] / run - s.profile[k, ref])
-        s.profile_n[ref] += 1
+    """The peak window is over: confirm or drop the beat; scale it and learn from it.
+
+    Returns True when the beat is confirmed.
+    """
+    # Either side may vouch for the beat (EMG in the band can spoil one side's peak): the one
+    # whose peak came to the R amplitude the way its beats rise, best; it also scales the beat.
+    best = -1
+    best_mismatch = np.inf
+    for ch in (left, right):
+        run = s.run_max[ch]
+        if s.r_amp[ch] <= 0.0 or not CONFIRM_LOW <= run <= CONFIRM_HIGH:
+            continue
+        mismatch = 0.0
+        if s.profile_n[ch] > 0:
+            for k in range(c.peak_n):
+                mismatch += abs(s.trace[k, ch] / run - s.profile[k, ch])
+            mismatch /= c.peak_n
+        # Until a profile is learned only the side the beat was detected on counts.
+        if s.profile_n[ch] == 0 and ch != s.ref[p]:
+            continue
+        if mismatch <= PROFILE_TOLERANCE and mismatch < best_mismatch:
+            best = ch
+            best_mismatch = mismatch
+    if best < 0:
+        # Not a beat: stop correcting, and let the rhythm continue from the beat before (the
+        # true beat may be still to come).
+        s.live[p] = 0
+        s.last_mark[p] = s.prev_mark[p]
+        return False
+    if s.pending_rr[p] > 0.0:
+        _push_interval(p, s.pending_rr[p], s)
+    s.scale[p] = min(max(s.run_max[best], SCALE_LOW), SCALE_HIGH) ** 2
     for ch in (left, right):
         if s.peak_quiet[ch] == 0 or s.learnable[ch] == 0:
             continue
+        run = s.run_max[ch]
+        if s.r_amp[ch] > 0.0 and run > 0.0:
+            rate = max(c.learn_rate, 1.0 / (s.profile_n[ch] + 1))
+            for k in range(c.peak_n):
+                s.profile[k, ch] += rate * (s.trace[k, ch] / run - s.profile[k, ch])
+            s.profile_n[ch] += 1
         if s.r_amp[ch] > 0.0:
             s.r_amp[ch] += c.learn_rate * (s.peak[ch] - s.r_amp[ch])
-        elif s.peak[ch] >= c.min_snr * MEDIAN_TO_SD * s.noise[ch]:
+        elif s.peak[ch] >= c.min_snr * NOISE_PEAK * s.noise[ch]:
             # A side too weak to bootstrap on still learns its R amplitude from the beats
             # its partner finds.
             s.r_amp[ch] = s.peak[ch]
+    return True
 
 
 @njit(cache=True)
@@ -465,12 +539,10 @@ def _push_interval(p, interval, s):
 
 @njit(cache=True)
 def _start_beat(p, t, i, ref, left, right, mag, quiet, s, c):  # noqa: PLR0917
+    s.prev_mark[p] = s.last_mark[p]
     s.last_mark[p] = t
     s.live[p] = 1
     s.ref[p] = ref
-    run = mag[ref] / s.r_amp[ref]
-    s.run_max[p] = run
-    s.trace[0, p] = run
     s.scale[p] = 1.0
     s.watch_n[p] = 0
     ring_n = s.ring_amp.shape[0]
@@ -479,6 +551,9 @@ def _start_beat(p, t, i, ref, left, right, mag, quiet, s, c):  # noqa: PLR0917
     for ch in (left, right):
         s.peak[ch] = mag[ch]
         s.peak_quiet[ch] = quiet[i, ch]
+        run = mag[ch] / s.r_amp[ch] if s.r_amp[ch] > 0.0 else 0.0
+        s.run_max[ch] = run
+        s.trace[0, ch] = run
         # Learn only from beats over a resting muscle: the pipeline's quiet flag, and the
         # envelope before the beat near the rest level (activity too weak to be detected as
         # such still must not pass for ECG). The QRS enters the envelope window before it
@@ -499,11 +574,14 @@ def _open_candidate(p, t, left, right, mag, s):  # noqa: PLR0917
     """A bootstrap candidate: an outlier of the ECG band on a resting side."""
     for k in range(CONFIRM_N - 1):  # newest last
         s.cand_t[p, k] = s.cand_t[p, k + 1]
-        s.cand_peak[p, k, 0] = s.cand_peak[p, k + 1, 0]
-        s.cand_peak[p, k, 1] = s.cand_peak[p, k + 1, 1]
+        for side in range(2):
+            s.cand_peak[p, k, side] = s.cand_peak[p, k + 1, side]
+            s.cand_tail[p, k, side] = s.cand_tail[p, k + 1, side]
     s.cand_t[p, CONFIRM_N - 1] = t
     s.cand_peak[p, CONFIRM_N - 1, 0] = mag[left]
     s.cand_peak[p, CONFIRM_N - 1, 1] = mag[right]
+    s.cand_tail[p, CONFIRM_N - 1, 0] = 0.0
+    s.cand_tail[p, CONFIRM_N - 1, 1] = 0.0
     s.cand_count[p] = min(s.cand_count[p] + 1, CONFIRM_N)
     s.cand_open[p] = 1
     s.last_mark[p] = t
@@ -512,17 +590,22 @@ def _open_candidate(p, t, left, right, mag, s):  # noqa: PLR0917
 
 @njit(cache=True)
 def _follow_candidate(p, d, left, right, mag, s, c):  # noqa: PLR0917
+    """Measure a candidate's peak, then its tail: a QRS is over by then, EMG is not."""
     last = CONFIRM_N - 1
-    s.cand_peak[p, last, 0] = max(s.cand_peak[p, last, 0], mag[left])
-    s.cand_peak[p, last, 1] = max(s.cand_peak[p, last, 1], mag[right])
-    if d >= c.peak_n - 1:
+    if d < c.peak_n:
+        s.cand_peak[p, last, 0] = max(s.cand_peak[p, last, 0], mag[left])
+        s.cand_peak[p, last, 1] = max(s.cand_peak[p, last, 1], mag[right])
+    elif d >= c.tail_start_n:
+        s.cand_tail[p, last, 0] = max(s.cand_tail[p, last, 0], mag[left])
+        s.cand_tail[p, last, 1] = max(s.cand_tail[p, last, 1], mag[right])
+    if d >= c.tail_stop_n - 1:
         s.cand_open[p] = 0
         _confirm(p, left, right, s, c)
 
 
 @njit(cache=True)
 def _confirm(p, left, right, s, c):
-    """Lock on when the last candidates beat like a heart: regular, and of equal height."""
+    """Lock on when the last candidates beat like a heart: regular, brief, of equal height."""
     if s.cand_count[p] < CONFIRM_N:
         return
     shortest = np.inf
@@ -539,13 +622,16 @@ def _confirm(p, left, right, s, c):
         low = np.inf
         high = 0.0
         total = 0.0
+        brief = True
         for k in range(CONFIRM_N):
             v = s.cand_peak[p, k, side]
             low = min(low, v)
             high = max(high, v)
             total += v
+            brief = brief and s.cand_tail[p, k, side] <= TAIL_FRACTION * v
         mean = total / CONFIRM_N
-        if high <= PEAK_SPREAD * low and mean >= c.min_snr * MEDIAN_TO_SD * s.noise[ch]:
+        level = c.min_snr * NOISE_PEAK * s.noise[ch]
+        if brief and high <= PEAK_SPREAD * low and mean >= level:
             s.r_amp[ch] = mean
             carried = True
         else:
