@@ -22,13 +22,14 @@ RING_POS = 2  # next row of the pre-beat ring to overwrite
 RING_FILLED = 3  # rows of the ring written since the last restart
 NOISE_PRIMED = 4  # 1 once the noise levels have had their first settling
 NEXT_INDEX = 5  # absolute index of the next sample expected
+BAND_START = 6  # absolute index of the first band sample since the last restart
 
 #: ``last_mark`` of a pair that has never seen a beat: far enough back for every gate.
 NEVER = -(2**62)
 
 # The periodicity gate, in units of the median R-R interval.
-RR_LOW = 0.6  # an interval shorter than this is not a beat
-RR_HIGH = 1.6  # up to this it is the next beat
+RR_LOW = 0.6
+RR_HIGH = 1.6
 MULTIPLE_TOLERANCE = 0.2  # beyond, within this of 2 or 3 intervals: beats were missed
 ANY_AFTER = 3.5  # so many intervals without a beat: take the next crossing (re-acquire)
 #: The side beats are looked for on changes when the other side's envelope over its R
@@ -51,6 +52,8 @@ SCALE_HIGH = 2.0
 #: simulator's QRS, 0.13 for a QRS of 20 ms to 0.37 for one of 60 ms (0.54 for 80 ms); a
 #: burst of EMG (tapping, crosstalk) is as strong there as in its first 40 ms.
 TAIL_FRACTION = 0.6
+#: Largest correction of a beat's alignment (samples); the waveform's support has room for it.
+MAX_SHIFT = 1.5
 #: The running peak predicts the beat's peak once it is expected at this fraction of it.
 PROFILE_MIN = 0.5
 #: The band's noise level is its 99th percentile of magnitude between beats, taken as this many
@@ -82,6 +85,10 @@ class EcgSettings(NamedTuple):
     min_snr: float
     refractory_n: int
     template_n: int
+    wave: bool  # correct in the signal domain (needs the band signal and the window)
+    window_n: int  # the RMS and TKEO window of the envelopes (signal domain)
+    pre_n: int  # the waveform template starts this many samples before the detection
+    corr_n: int  # a beat's correction lasts this many samples from its detection
     peak_n: int
     tail_start_n: int
     tail_stop_n: int
@@ -116,6 +123,17 @@ class EcgState(NamedTuple):
     buf_amp: np.ndarray  # (template_n, c) squared amplitude envelope of the current beat
     buf_det: np.ndarray  # (template_n, c) squared detection envelope of the current beat
     buf_ok: np.ndarray  # (template_n, c) uint8: that sample may teach the template
+    wave: np.ndarray  # (pre_n + template_n + 2, c) the beat's waveform in the band signal,
+    #                  from pre_n before the crossing, zero-padded at both ends
+    wave_n: np.ndarray  # (c,) int64: beats in the waveform
+    sums: np.ndarray  # (4, c) window sums of the waveform's effect (see _process)
+    band_ring: np.ndarray  # (band_ring_n, c) the band signal, by absolute index modulo
+    band_quiet: np.ndarray  # (band_ring_n, c) uint8: quiet flags of the same samples
+    frac: np.ndarray  # (p,) where between the samples before and at detection it crossed
+    exact: np.ndarray  # (c,) uint8: the current beat is corrected in the signal domain
+    timed: np.ndarray  # (p,) uint8: the current beat was timed on a resting side
+    rise: np.ndarray  # (p,) rise of the magnitude over the R amplitude in that sample
+    frac_crossing: np.ndarray  # (p,) frac as measured at the crossing (before alignment)
     ring_amp: np.ndarray  # (ring_n, c) squared amplitude envelope of the last samples
     ring_det: np.ndarray  # (ring_n, c) squared detection envelope of the last samples
     ring_ok: np.ndarray  # (ring_n, c) uint8: that sample was quiet
@@ -155,12 +173,14 @@ class EcgState(NamedTuple):
         *,
         n_sections: int,
         template_n: int,
+        pre_n: int,
+        band_ring_n: int,
         peak_n: int,
         ring_n: int,
     ) -> EcgState:
         """A state that has learned nothing."""
         c, p = n_channels, n_pairs
-        counts = np.zeros(6, dtype=np.int64)
+        counts = np.zeros(7, dtype=np.int64)
         counts[NEXT_INDEX] = NEVER
         return cls(
             zi=np.zeros((n_sections, 2, c)),
@@ -176,6 +196,16 @@ class EcgState(NamedTuple):
             buf_amp=np.zeros((template_n, c)),
             buf_det=np.zeros((template_n, c)),
             buf_ok=np.zeros((template_n, c), dtype=np.uint8),
+            wave=np.zeros((pre_n + template_n + 2, c)),
+            wave_n=np.zeros(c, dtype=np.int64),
+            sums=np.zeros((4, c)),
+            band_ring=np.zeros((band_ring_n, c)),
+            band_quiet=np.zeros((band_ring_n, c), dtype=np.uint8),
+            frac=np.ones(p),
+            exact=np.zeros(c, dtype=np.uint8),
+            timed=np.zeros(p, dtype=np.uint8),
+            rise=np.zeros(p),
+            frac_crossing=np.ones(p),
             ring_amp=np.zeros((ring_n, c)),
             ring_det=np.zeros((ring_n, c)),
             ring_ok=np.zeros((ring_n, c), dtype=np.uint8),
@@ -227,6 +257,7 @@ def restart(state: EcgState) -> None:
 def process_chunk(  # noqa: PLR0917
     first_index: int,
     raw: np.ndarray,
+    band: np.ndarray,
     amp: np.ndarray,
     det: np.ndarray,
     quiet: np.ndarray,
@@ -234,6 +265,8 @@ def process_chunk(  # noqa: PLR0917
     settings: EcgSettings,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Correct one chunk; returns ``(amp, det, acted, beats)`` (beats: rows of index, pair).
+
+    ``band`` is the signal the envelopes were computed from (read only in the signal domain).
 
     ``amp`` and ``det`` are corrected in place when they are C-contiguous float64 arrays (the
     kernel reads each sample before it writes it), else in a copy.
@@ -247,6 +280,7 @@ def process_chunk(  # noqa: PLR0917
     n_beats = _process(
         first_index,
         np.ascontiguousarray(raw, dtype=np.float64),
+        np.ascontiguousarray(band, dtype=np.float64),
         np.ascontiguousarray(quiet, dtype=np.bool_),
         amp,
         det,
@@ -261,7 +295,7 @@ def process_chunk(  # noqa: PLR0917
 # error_model="numpy": a division by zero gives inf or nan as numpy would, never an exception in
 # the acquisition thread.
 @njit(cache=True, error_model="numpy")
-def _process(first, raw, quiet, amp, det, acted, beats, s, c):  # noqa: PLR0917
+def _process(first, raw, band, quiet, amp, det, acted, beats, s, c):  # noqa: PLR0917
     # ``amp`` and ``det`` are corrected in place: each sample is read before it is written.
     # The per-sample path reads the state's arrays through locals and calls helpers only on
     # events (a beat, a candidate, the end of a beat): taken from the state tuple in every
@@ -282,8 +316,12 @@ def _process(first, raw, quiet, amp, det, acted, beats, s, c):  # noqa: PLR0917
     look, look_prev = s.look, s.look_prev
     s_ref, run_max, trace, peak, peak_quiet = s.ref, s.run_max, s.trace, s.peak, s.peak_quiet
     profile, profile_n = s.profile, s.profile_n
+    wave, sums, band_ring, band_quiet, frac = s.wave, s.sums, s.band_ring, s.band_quiet, s.frac
+    exact = s.exact
     ring_n = ring_amp.shape[0]
+    band_n = band_ring.shape[0]
     template_n, peak_n, refractory_n = c.template_n, c.peak_n, c.refractory_n
+    corr_n, window_n, pre_n = c.corr_n, c.window_n, c.pre_n
     snr = c.min_snr * NOISE_PEAK
     mag = np.empty(n_channels)
     busy = np.zeros(n_channels, dtype=np.bool_)
@@ -307,6 +345,11 @@ def _process(first, raw, quiet, amp, det, acted, beats, s, c):  # noqa: PLR0917
                 mag[ch] = y
         for ch in range(n_channels):
             mag[ch] = abs(mag[ch])
+        if c.wave:
+            row = t % band_n
+            for ch in range(n_channels):
+                band_ring[row, ch] = band[i, ch]
+                band_quiet[row, ch] = quiet[i, ch]
         settled = t >= counts[SETTLED_AT]
         pos = counts[RING_POS]
         ring_full = counts[RING_FILLED] == ring_n
@@ -336,7 +379,10 @@ def _process(first, raw, quiet, amp, det, acted, beats, s, c):  # noqa: PLR0917
                         n_beats += 1
                     d = t - last_mark[p]
                 elif profile_n[ref] > 0 and profile[d, ref] >= PROFILE_MIN:
-                    scale[p] = min(max(run / profile[d, ref], SCALE_LOW), SCALE_HIGH) ** 2
+                    gain = min(max(run / profile[d, ref], SCALE_LOW), SCALE_HIGH)
+                    scale[p] = gain * gain
+                    if c.wave and (d == peak_n // 8 or d == peak_n // 4 or d == peak_n // 2):
+                        _align(p, gain, t, left, right, s, c)
             if settled and locked[p]:
                 # Detect on the side of the pair where the beats show best: of the sides that
                 # carry ECG, the one whose envelope is lowest relative to its own ECG (during a
@@ -370,6 +416,12 @@ def _process(first, raw, quiet, amp, det, acted, beats, s, c):  # noqa: PLR0917
                         before < c.detect_fraction <= now and d >= refractory_n and _periodic(d, rr)
                     ):
                         s.pending_rr[p] = d if rr <= 0.0 or d <= RR_HIGH * rr else -1.0
+                        # Where between the last sample and this one the edge crossed: the
+                        # waveform is aligned to the crossing, not to the sample grid.
+                        rise = now - before if np.isfinite(before) else 0.0
+                        frac[p] = (c.detect_fraction - before) / rise if rise > 0.0 else 1.0
+                        s.rise[p] = rise
+                        s.frac_crossing[p] = frac[p]
                         _start_beat(p, t, i, ref, left, right, mag, quiet, s, c)
                         d = 0
                 else:
@@ -399,7 +451,7 @@ def _process(first, raw, quiet, amp, det, acted, beats, s, c):  # noqa: PLR0917
                 # QRS was already rising then).
                 if ring_full and ring_ok[pos, ch]:
                     leaving = t - ring_n
-                    if not mark - ring_n <= leaving < mark + template_n:
+                    if not mark - ring_n <= leaving < mark + corr_n:
                         rate = max(c.rest_rate, 1.0 / (rest_n[ch] + 1))
                         rest_amp[ch] += rate * (ring_amp[pos, ch] - rest_amp[ch])
                         rest_det[ch] += rate * (ring_det[pos, ch] - rest_det[ch])
@@ -408,17 +460,52 @@ def _process(first, raw, quiet, amp, det, acted, beats, s, c):  # noqa: PLR0917
                 ring_det[pos, ch] = e_sq
                 ring_ok[pos, ch] = quiet[i, ch]
                 k = t - mark
-                if not live[p] or k >= template_n:
+                if not live[p] or k >= corr_n:
                     continue
-                g = scale[p]
-                amp[i, ch] = math.sqrt(max(a_sq - g * tpl_amp[k, ch], 0.0))
-                det[i, ch] = math.sqrt(max(e_sq - g * tpl_det[k, ch], 0.0))
-                acted[i, ch] = significant[ch] != 0
-                buf_amp[k, ch] = a_sq
-                buf_det[k, ch] = e_sq
-                buf_ok[k, ch] = learnable[ch] != 0 and quiet[i, ch]
-                if k == template_n - 1:
-                    _learn_template(ch, g, s, c)
+                g_sq = scale[p]
+                if exact[ch]:
+                    # The envelopes of the band signal minus the beat's waveform, exactly: the
+                    # window sums of what subtracting it changes (its pre-detection part
+                    # included, which is already in the window), updated as samples enter and
+                    # leave. RMS: sum (b - g w)**2 = sum b**2 - 2 g S0 + g**2 S1. TKEO, for
+                    # psi(x)[n] = x[n]**2 - x[n-1] x[n+1]: psi(b - g w) = psi(b) - g S2 + g**2 S3.
+                    g = math.sqrt(g_sq)
+                    offset = 1.0 - frac[p]
+                    lo = mark - pre_n - 2
+                    hi = mark + template_n + 1
+                    b_start = counts[BAND_START]
+                    if t <= hi:
+                        _rms_terms(sums, ch, 1.0, t, mark, offset, wave, pre_n, band_ring, b_start)
+                    if k > 0 and lo <= t - window_n <= hi:
+                        _rms_terms(sums, ch, -1.0, t - window_n, mark, offset, wave, pre_n,
+                                   band_ring, b_start)  # fmt: skip
+                    if lo <= t - 1 <= hi:
+                        _tkeo_terms(sums, ch, 1.0, t - 1, mark, offset, wave, pre_n, band_ring,
+                                    b_start)  # fmt: skip
+                    if k > 0 and lo <= t - window_n - 1 <= hi:
+                        _tkeo_terms(sums, ch, -1.0, t - window_n - 1, mark, offset, wave, pre_n,
+                                    band_ring, b_start)  # fmt: skip
+                    rms_change = (2.0 * g * sums[0, ch] - g_sq * sums[1, ch]) / window_n
+                    tkeo_change = (g * sums[2, ch] - g_sq * sums[3, ch]) / window_n
+                    amp[i, ch] = math.sqrt(max(a_sq - rms_change, 0.0))
+                    det[i, ch] = math.sqrt(max(e_sq - tkeo_change, 0.0))
+                    acted[i, ch] = significant[ch] != 0
+                elif k < template_n:
+                    amp[i, ch] = math.sqrt(max(a_sq - g_sq * tpl_amp[k, ch], 0.0))
+                    det[i, ch] = math.sqrt(max(e_sq - g_sq * tpl_det[k, ch], 0.0))
+                    acted[i, ch] = significant[ch] != 0
+                if c.wave and k == corr_n - 1:
+                    # Only at the end: the sums must lose every term with the waveform that
+                    # they were added with.
+                    _learn_wave(ch, p, mark, math.sqrt(g_sq), s, c)
+                if k < template_n:
+                    # The power templates are learned in both domains: they say whether the
+                    # channel's ECG is significant.
+                    buf_amp[k, ch] = a_sq
+                    buf_det[k, ch] = e_sq
+                    buf_ok[k, ch] = learnable[ch] != 0 and quiet[i, ch]
+                    if k == template_n - 1:
+                        _learn_template(ch, g_sq, s, c)
         # Running median of each channel's ECG-band magnitude away from beats: equal steps up
         # and down in proportion to the level settle where half the samples are above,
         # whatever the scale, and a QRS now and then barely moves it.
@@ -439,6 +526,107 @@ def _process(first, raw, quiet, amp, det, acted, beats, s, c):  # noqa: PLR0917
 
 
 @njit(cache=True)
+def _w(wave, ch, pre_n, x):
+    """The waveform template at ``x`` samples after the crossing (linear interpolation)."""
+    position = x + pre_n + 1.0  # row 0 is the zero pad
+    k = math.floor(position)
+    if k < 0 or k + 1 >= wave.shape[0]:
+        return 0.0
+    f = position - k
+    return wave[k, ch] * (1.0 - f) + wave[k + 1, ch] * f
+
+
+@njit(cache=True)
+def _b(band_ring, ch, j, b_start):
+    """The band signal at absolute index ``j`` (0 before the last restart)."""
+    if j < b_start:
+        return 0.0
+    return band_ring[j % band_ring.shape[0], ch]
+
+
+@njit(cache=True)
+def _rms_terms(sums, ch, sign, j, mark, offset, wave, pre_n, band_ring, b_start):  # noqa: PLR0917
+    w = _w(wave, ch, pre_n, j - mark + offset)
+    sums[0, ch] += sign * _b(band_ring, ch, j, b_start) * w
+    sums[1, ch] += sign * w * w
+
+
+@njit(cache=True)
+def _tkeo_terms(sums, ch, sign, n, mark, offset, wave, pre_n, band_ring, b_start):  # noqa: PLR0917
+    x = n - mark + offset
+    w_before = _w(wave, ch, pre_n, x - 1.0)
+    w_now = _w(wave, ch, pre_n, x)
+    w_after = _w(wave, ch, pre_n, x + 1.0)
+    b_before = _b(band_ring, ch, n - 1, b_start)
+    b_now = _b(band_ring, ch, n, b_start)
+    b_after = _b(band_ring, ch, n + 1, b_start)
+    sums[2, ch] += sign * (2.0 * b_now * w_now - b_before * w_after - w_before * b_after)
+    sums[3, ch] += sign * (w_now * w_now - w_before * w_after)
+
+
+@njit(cache=True)
+def _start_sums(p, mark, now, left, right, s, c):  # noqa: PLR0917
+    """A beat's window sums as the per-sample update would have them before sample ``now``.
+
+    At the detection (``now == mark``) the waveform before it is already in the window; later
+    the sums are made afresh when the beat's alignment is refined.
+    """
+    b_start = s.counts[BAND_START]
+    offset = 1.0 - s.frac[p]
+    lo = mark - c.pre_n - 2
+    hi = mark + c.template_n + 1
+    # From the detection on, the update takes out the sample leaving the window: it must be in.
+    first = now - c.window_n + (1 if now == mark else 0)
+    for ch in (left, right):
+        for k in range(4):
+            s.sums[k, ch] = 0.0
+        # Samples up to now - 1 (RMS) and centres up to now - 2 (TKEO), within the window.
+        for j in range(max(lo, first), min(hi + 1, now)):
+            _rms_terms(s.sums, ch, 1.0, j, mark, offset, s.wave, c.pre_n, s.band_ring, b_start)
+        for n in range(max(lo, first - 1), min(hi + 1, now - 1)):
+            _tkeo_terms(s.sums, ch, 1.0, n, mark, offset, s.wave, c.pre_n, s.band_ring, b_start)
+
+
+@njit(cache=True)
+def _align(p, gain, now, left, right, s, c):  # noqa: PLR0917
+    """Align the beat's waveform for its height ``gain`` (known or predicted) at ``now``.
+
+    A beat ``gain`` times the usual crosses the detection level earlier on its rise, by
+    ``detect_fraction * (gain - 1) / rise`` samples: its waveform belongs where the usual beat
+    would have crossed (a 10 % larger beat crosses half a sample early, which would leave 1 %
+    of its power, more than the rest power at 150 uV R peaks).
+    """
+    if s.rise[p] <= 0.0:
+        return
+    shift = c.detect_fraction * (gain - 1.0) / s.rise[p]
+    s.frac[p] = s.frac_crossing[p] + min(max(shift, -MAX_SHIFT), MAX_SHIFT)
+    _start_sums(p, s.last_mark[p], now, left, right, s, c)
+
+
+@njit(cache=True)
+def _learn_wave(ch, p, mark, g, s, c):  # noqa: PLR0917
+    """LMS step of the channel's waveform towards the beat just over, per unit scale."""
+    if not (s.learnable[ch] and s.timed[p]) or g <= 0.0:
+        return
+    if mark - c.pre_n - 1 < s.counts[BAND_START]:
+        return
+    phase = s.frac[p]
+    ring = s.band_ring
+    n = ring.shape[0]
+    rate = max(c.learn_rate, 1.0 / (s.wave_n[ch] + 1))
+    for x in range(-c.pre_n, c.template_n):
+        # The crossing was at mark - 1 + phase: this point lies between these two samples.
+        before = (mark - 1 + x) % n
+        after = (mark + x) % n
+        if not (s.band_quiet[before, ch] and s.band_quiet[after, ch]):
+            continue
+        value = ring[before, ch] * (1.0 - phase) + ring[after, ch] * phase
+        row = x + c.pre_n + 1
+        s.wave[row, ch] += rate * (value / g - s.wave[row, ch])
+    s.wave_n[ch] += 1
+
+
+@njit(cache=True)
 def _prime(row, s, c, t):
     # Start as if the input had always been at its first value: a DC offset of the raw signal
     # (electrode potential, drift) must not ring through the band as fake beats.
@@ -448,6 +636,7 @@ def _prime(row, s, c, t):
             s.zi[sec, 1, ch] = c.zi_step[sec, 1] * row[ch]
     s.counts[PRIMED] = 1
     s.counts[SETTLED_AT] = t + c.settle_n
+    s.counts[BAND_START] = t
 
 
 @njit(cache=True)
@@ -506,6 +695,8 @@ def _finish_peak(p, left, right, s, c):
     if s.pending_rr[p] > 0.0:
         _push_interval(p, s.pending_rr[p], s)
     s.scale[p] = min(max(s.run_max[best], SCALE_LOW), SCALE_HIGH) ** 2
+    if c.wave:
+        _align(p, s.run_max[s.ref[p]], s.last_mark[p] + c.peak_n - 1, left, right, s, c)
     for ch in (left, right):
         if s.peak_quiet[ch] == 0 or s.learnable[ch] == 0:
             continue
@@ -545,6 +736,8 @@ def _start_beat(p, t, i, ref, left, right, mag, quiet, s, c):  # noqa: PLR0917
     s.ref[p] = ref
     s.scale[p] = 1.0
     s.watch_n[p] = 0
+    if c.wave:
+        _start_sums(p, t, t, left, right, s, c)
     ring_n = s.ring_amp.shape[0]
     full = s.counts[RING_FILLED] == ring_n
     pos = s.counts[RING_POS]
@@ -567,6 +760,13 @@ def _start_beat(p, t, i, ref, left, right, mag, quiet, s, c):  # noqa: PLR0917
                 ok = ok and s.ring_ok[row, ch] != 0
             ok = ok and total <= c.activity_factor * s.rest_amp[ch] * (ring_n - c.guard_n)
         s.learnable[ch] = ok
+    # The signal domain needs the beat timed to a fraction of a sample, which only a resting
+    # side gives: EMG in the band on the side it is detected on shifts its crossing, and a
+    # misplaced waveform adds power where it should take it away. Such beats, and channels
+    # without a waveform yet, are corrected in the power domain.
+    s.timed[p] = s.learnable[ref]
+    for ch in (left, right):
+        s.exact[ch] = c.wave and s.timed[p] != 0 and s.wave_n[ch] > 0
 
 
 @njit(cache=True)
