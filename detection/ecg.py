@@ -282,7 +282,8 @@ class EcgCanceller:
             n_sections=self.sos.shape[0],
             template_n=self.template_n,
             pre_n=pre_n,
-            band_ring_n=self.template_n + pre_n + window_n + 8,
+            # A power of two, so that a mask finds a sample's row.
+            band_ring_n=1 << (self.template_n + pre_n + window_n + 8).bit_length(),
             peak_n=self.peak_n,
             ring_n=self._ring_n,
         )

@@ -127,6 +127,7 @@ class EcgState(NamedTuple):
     #                  from pre_n before the crossing, zero-padded at both ends
     wave_n: np.ndarray  # (c,) int64: beats in the waveform
     sums: np.ndarray  # (4, c) window sums of the waveform's effect (see _process)
+    wbeat: np.ndarray  # (pre_n + template_n + 6, c) the waveform at the current beat's samples
     band_ring: np.ndarray  # (band_ring_n, c) the band signal, by absolute index modulo
     band_quiet: np.ndarray  # (band_ring_n, c) uint8: quiet flags of the same samples
     frac: np.ndarray  # (p,) where between the samples before and at detection it crossed
@@ -199,6 +200,7 @@ class EcgState(NamedTuple):
             wave=np.zeros((pre_n + template_n + 2, c)),
             wave_n=np.zeros(c, dtype=np.int64),
             sums=np.zeros((4, c)),
+            wbeat=np.zeros((pre_n + template_n + 6, c)),
             band_ring=np.zeros((band_ring_n, c)),
             band_quiet=np.zeros((band_ring_n, c), dtype=np.uint8),
             frac=np.ones(p),
@@ -316,8 +318,8 @@ def _process(first, raw, band, quiet, amp, det, acted, beats, s, c):  # noqa: PL
     look, look_prev = s.look, s.look_prev
     s_ref, run_max, trace, peak, peak_quiet = s.ref, s.run_max, s.trace, s.peak, s.peak_quiet
     profile, profile_n = s.profile, s.profile_n
-    wave, sums, band_ring, band_quiet, frac = s.wave, s.sums, s.band_ring, s.band_quiet, s.frac
-    exact = s.exact
+    sums, band_ring, band_quiet, frac = s.sums, s.band_ring, s.band_quiet, s.frac
+    exact, wbeat = s.exact, s.wbeat
     ring_n = ring_amp.shape[0]
     band_n = band_ring.shape[0]
     template_n, peak_n, refractory_n = c.template_n, c.peak_n, c.refractory_n
@@ -345,11 +347,7 @@ def _process(first, raw, band, quiet, amp, det, acted, beats, s, c):  # noqa: PL
                 mag[ch] = y
         for ch in range(n_channels):
             mag[ch] = abs(mag[ch])
-        if c.wave:
-            row = t % band_n
-            for ch in range(n_channels):
-                band_ring[row, ch] = band[i, ch]
-                band_quiet[row, ch] = quiet[i, ch]
+        row = t & (band_n - 1)
         settled = t >= counts[SETTLED_AT]
         pos = counts[RING_POS]
         ring_full = counts[RING_FILLED] == ring_n
@@ -459,6 +457,11 @@ def _process(first, raw, band, quiet, amp, det, acted, beats, s, c):  # noqa: PL
                 ring_amp[pos, ch] = a_sq
                 ring_det[pos, ch] = e_sq
                 ring_ok[pos, ch] = quiet[i, ch]
+                if c.wave:
+                    # Kept for pairs with known beats only (a pair locks on at least a
+                    # refractory period before its first beat: enough to fill what is read).
+                    band_ring[row, ch] = band[i, ch]
+                    band_quiet[row, ch] = quiet[i, ch]
                 k = t - mark
                 if not live[p] or k >= corr_n:
                     continue
@@ -470,21 +473,19 @@ def _process(first, raw, band, quiet, amp, det, acted, beats, s, c):  # noqa: PL
                     # leave. RMS: sum (b - g w)**2 = sum b**2 - 2 g S0 + g**2 S1. TKEO, for
                     # psi(x)[n] = x[n]**2 - x[n-1] x[n+1]: psi(b - g w) = psi(b) - g S2 + g**2 S3.
                     g = math.sqrt(g_sq)
-                    offset = 1.0 - frac[p]
+                    base = mark - pre_n - 3
                     lo = mark - pre_n - 2
                     hi = mark + template_n + 1
                     b_start = counts[BAND_START]
                     if t <= hi:
-                        _rms_terms(sums, ch, 1.0, t, mark, offset, wave, pre_n, band_ring, b_start)
+                        _rms_terms(sums, ch, 1.0, t, base, wbeat, band_ring, b_start)
                     if k > 0 and lo <= t - window_n <= hi:
-                        _rms_terms(sums, ch, -1.0, t - window_n, mark, offset, wave, pre_n,
-                                   band_ring, b_start)  # fmt: skip
+                        _rms_terms(sums, ch, -1.0, t - window_n, base, wbeat, band_ring, b_start)
                     if lo <= t - 1 <= hi:
-                        _tkeo_terms(sums, ch, 1.0, t - 1, mark, offset, wave, pre_n, band_ring,
-                                    b_start)  # fmt: skip
+                        _tkeo_terms(sums, ch, 1.0, t - 1, base, wbeat, band_ring, b_start)
                     if k > 0 and lo <= t - window_n - 1 <= hi:
-                        _tkeo_terms(sums, ch, -1.0, t - window_n - 1, mark, offset, wave, pre_n,
-                                    band_ring, b_start)  # fmt: skip
+                        _tkeo_terms(sums, ch, -1.0, t - window_n - 1, base, wbeat, band_ring,
+                                    b_start)  # fmt: skip
                     rms_change = (2.0 * g * sums[0, ch] - g_sq * sums[1, ch]) / window_n
                     tkeo_change = (g * sums[2, ch] - g_sq * sums[3, ch]) / window_n
                     amp[i, ch] = math.sqrt(max(a_sq - rms_change, 0.0))
@@ -525,7 +526,7 @@ def _process(first, raw, band, quiet, amp, det, acted, beats, s, c):  # noqa: PL
     return n_beats
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _w(wave, ch, pre_n, x):
     """The waveform template at ``x`` samples after the crossing (linear interpolation)."""
     position = x + pre_n + 1.0  # row 0 is the zero pad
@@ -536,27 +537,36 @@ def _w(wave, ch, pre_n, x):
     return wave[k, ch] * (1.0 - f) + wave[k + 1, ch] * f
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _b(band_ring, ch, j, b_start):
     """The band signal at absolute index ``j`` (0 before the last restart)."""
     if j < b_start:
         return 0.0
-    return band_ring[j % band_ring.shape[0], ch]
+    # The ring's length is a power of two: the mask is the modulo.
+    return band_ring[j & (band_ring.shape[0] - 1), ch]
 
 
-@njit(cache=True)
-def _rms_terms(sums, ch, sign, j, mark, offset, wave, pre_n, band_ring, b_start):  # noqa: PLR0917
-    w = _w(wave, ch, pre_n, j - mark + offset)
+@njit(cache=True, inline="always")
+def _wb(wbeat, ch, r):
+    """The current beat's waveform at row ``r`` (its samples from ``base`` on; 0 outside)."""
+    if r < 0 or r >= wbeat.shape[0]:
+        return 0.0
+    return wbeat[r, ch]
+
+
+@njit(cache=True, inline="always")
+def _rms_terms(sums, ch, sign, j, base, wbeat, band_ring, b_start):  # noqa: PLR0917
+    w = _wb(wbeat, ch, j - base)
     sums[0, ch] += sign * _b(band_ring, ch, j, b_start) * w
     sums[1, ch] += sign * w * w
 
 
-@njit(cache=True)
-def _tkeo_terms(sums, ch, sign, n, mark, offset, wave, pre_n, band_ring, b_start):  # noqa: PLR0917
-    x = n - mark + offset
-    w_before = _w(wave, ch, pre_n, x - 1.0)
-    w_now = _w(wave, ch, pre_n, x)
-    w_after = _w(wave, ch, pre_n, x + 1.0)
+@njit(cache=True, inline="always")
+def _tkeo_terms(sums, ch, sign, n, base, wbeat, band_ring, b_start):  # noqa: PLR0917
+    r = n - base
+    w_before = _wb(wbeat, ch, r - 1)
+    w_now = _wb(wbeat, ch, r)
+    w_after = _wb(wbeat, ch, r + 1)
     b_before = _b(band_ring, ch, n - 1, b_start)
     b_now = _b(band_ring, ch, n, b_start)
     b_after = _b(band_ring, ch, n + 1, b_start)
@@ -569,22 +579,26 @@ def _start_sums(p, mark, now, left, right, s, c):  # noqa: PLR0917
     """A beat's window sums as the per-sample update would have them before sample ``now``.
 
     At the detection (``now == mark``) the waveform before it is already in the window; later
-    the sums are made afresh when the beat's alignment is refined.
+    the sums are made afresh when the beat's alignment is refined. The waveform is sampled at
+    the beat's samples once here, so the per-sample update only looks it up.
     """
     b_start = s.counts[BAND_START]
     offset = 1.0 - s.frac[p]
+    base = mark - c.pre_n - 3
     lo = mark - c.pre_n - 2
     hi = mark + c.template_n + 1
     # From the detection on, the update takes out the sample leaving the window: it must be in.
     first = now - c.window_n + (1 if now == mark else 0)
     for ch in (left, right):
+        for r in range(s.wbeat.shape[0]):
+            s.wbeat[r, ch] = _w(s.wave, ch, c.pre_n, base + r - mark + offset)
         for k in range(4):
             s.sums[k, ch] = 0.0
         # Samples up to now - 1 (RMS) and centres up to now - 2 (TKEO), within the window.
         for j in range(max(lo, first), min(hi + 1, now)):
-            _rms_terms(s.sums, ch, 1.0, j, mark, offset, s.wave, c.pre_n, s.band_ring, b_start)
+            _rms_terms(s.sums, ch, 1.0, j, base, s.wbeat, s.band_ring, b_start)
         for n in range(max(lo, first - 1), min(hi + 1, now - 1)):
-            _tkeo_terms(s.sums, ch, 1.0, n, mark, offset, s.wave, c.pre_n, s.band_ring, b_start)
+            _tkeo_terms(s.sums, ch, 1.0, n, base, s.wbeat, s.band_ring, b_start)
 
 
 @njit(cache=True)
