@@ -18,17 +18,28 @@ correction stops there). A pair's first beats are found as outliers of the band 
 times its robust noise level) that come regularly and at equal heights; without ECG nothing is
 found and nothing changes.
 
-Each beat starts a correction in the power domain: every channel has a template of the power a
-beat adds to each envelope as a function of the samples since detection, learned by an LMS step
-per beat over resting samples only (the envelope's square minus the channel's rest power
-between beats), scaled per beat by ``(peak / R amplitude) ** 2``. The peak is predicted from
-the rise so far until it is known. The corrected envelope is
-``sqrt(max(0, envelope ** 2 - scale * template))``. Power adds for independent signals, so the
-same subtraction is right on average during a contraction, where the templates are not learned.
+Each beat starts a correction of both channels of its pair, from the detection on.
 
-Samples before the detection are never edited. What they keep of a beat's power is the residue
-measured in tests/unit/test_ecg.py (well under 1 % of the beat's power at the default
-``detect_fraction``).
+- ``signal`` domain (the default, for the pipeline's sliding RMS and TKEO envelopes): every
+  channel has a template of the beat's waveform in the band signal the envelopes are made of,
+  from ``PRE_S`` before the crossing on, learned by an LMS step per beat over resting samples,
+  aligned to the crossing to a fraction of a sample, and scaled per beat by ``peak / R
+  amplitude`` (predicted from the rise so far until the peak is known; a larger beat crosses
+  earlier, so its alignment is refined with its height). The corrected envelopes are those of
+  the band signal minus the waveform, computed exactly from the envelopes and window sums of
+  the waveform's cross terms with the signal, which include the part of the waveform already in
+  the window at the detection. The product of ECG and noise in the window, which no envelope
+  template can remove, goes with it.
+- ``power`` domain (any envelope, and beats timed on a side that is not at rest, whose
+  sub-sample timing is unreliable): a template of the power a beat adds to each envelope as a
+  function of the samples since detection (the envelope's square minus the channel's rest
+  power between beats), scaled per beat by ``(peak / R amplitude) ** 2``; the corrected
+  envelope is ``sqrt(max(0, envelope ** 2 - scale * template))``. Power adds for independent
+  signals, so this is right on average during a contraction too.
+
+Samples before the detection are never edited: they keep 0.4-0.5 % of a beat's envelope power
+at the default ``detect_fraction`` (measured in tests/unit/test_ecg.py), in the 10 ms before
+the detection.
 """
 
 from __future__ import annotations
@@ -330,6 +341,14 @@ class EcgCanceller:
         its detection.
         """
         return self._state.tpl_amp.copy(), self._state.tpl_det.copy()
+
+    @property
+    def waveform_uv(self) -> np.ndarray:
+        """The learned beat waveforms in the band signal, (samples, n_channels), unit scale.
+
+        Row ``PRE_S * fs_hz + 1`` is the crossing; the first and last rows are zero padding.
+        """
+        return self._state.wave.copy()
 
     @property
     def rest_power(self) -> tuple[np.ndarray, np.ndarray]:

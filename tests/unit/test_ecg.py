@@ -243,10 +243,13 @@ def test_reset_keeps_what_was_learned_and_corrects_the_next_beat_at_once():
     canceller = _canceller(2, [(0, 1)])
     s = with_ecg
     _feed(canceller, s, 0, half)
-    templates = canceller.template_power
+    templates = (*canceller.template_power, canceller.waveform_uv)
     r_amplitude = canceller.r_amplitude_uv
     canceller.reset()
-    for kept, now in zip(templates, canceller.template_power, strict=True):
+    for kept, now in zip(
+        templates, (*canceller.template_power, canceller.waveform_uv), strict=True
+    ):
+        assert np.abs(kept).max() > 0
         assert np.array_equal(kept, now)
     assert np.array_equal(r_amplitude, canceller.r_amplitude_uv)
     assert canceller.significant.all()
@@ -290,6 +293,54 @@ def test_two_pairs_where_only_one_carries_strong_ecg():
     # The hand muscle's weak ECG is below what the canceller acts on: untouched.
     assert np.array_equal(amp[:, 2:], with_ecg.amp[:, 2:])
     assert np.array_equal(det[:, 2:], with_ecg.det[:, 2:])
+
+
+def test_the_power_domain_works_for_any_envelope():
+    """Envelope templates of power instead of waveforms: rest thresholds and trial means."""
+    with_ecg = _session("muscle", 100.0)
+    without = _session("none", 100.0)
+    canceller = EcgCanceller(FS_HZ, 2, [(0, 1)], EcgConfig(domain="power"))
+    amp, det, _, beats, _ = _run(with_ecg, canceller=canceller)
+    learned = slice(round(LEARN_S * FS_HZ), None)
+    for ch in range(2):
+        mean, sd, p99 = _ratios(det[learned, ch], without.det[learned, ch])
+        assert abs(mean - 1) < 0.05
+        assert abs(sd - 1) < 0.10
+        assert abs(p99 - 1) < 0.05
+        amp_mean, _, _ = _ratios(amp[learned, ch], without.amp[learned, ch])
+        assert abs(amp_mean - 1) < 0.05
+    assert len(beats) >= np.sum(with_ecg.r_peaks > 6 * FS_HZ)
+    seconds = 47.0
+    trial_with = _session("muscle", 150.0, seconds, mirror=1.0, rest_s=12.0, seed=1)
+    trial_without = _session("none", 150.0, seconds, mirror=1.0, rest_s=12.0, seed=1)
+    canceller = EcgCanceller(FS_HZ, 2, [(0, 1)], EcgConfig(domain="power"))
+    amp, *_ = _run(trial_with, canceller=canceller)
+    for trial in trial_with.patient.trials_between(0, len(amp)):
+        if trial.offset_index >= len(amp):
+            continue
+        window = slice(round(trial.onset_index), round(trial.offset_index))
+        for ch in (trial.active_channel, trial.mirror_channel):
+            error = amp[window, ch].mean() / trial_without.amp[window, ch].mean() - 1
+            assert abs(error) < 0.05, (trial.trial, ch, error)
+
+
+def test_channels_in_no_pair_and_empty_chunks_pass_through():
+    session = _session("muscle", 150.0)
+    canceller = _canceller(3, [(0, 1)])
+
+    def three(a):  # a third channel, a copy of the first, in no pair
+        return np.column_stack([a, a[:, :1]])
+
+    raw, band, amp, det = (three(a) for a in (session.raw, session.band, session.amp, session.det))
+    quiet = three(session.quiet)
+    empty = canceller.process(0, raw[:0], amp[:0], det[:0], quiet[:0], band_uv=band[:0])
+    assert empty.amp_uv.shape == (0, 3)
+    assert empty.beats == ()
+    result = canceller.process(0, raw, amp, det, quiet, band_uv=band)
+    assert np.array_equal(result.amp_uv[:, 2], amp[:, 2])
+    assert np.array_equal(result.det[:, 2], det[:, 2])
+    assert not result.acted[:, 2].any()
+    assert not np.array_equal(result.amp_uv[:, 0], amp[:, 0])
 
 
 def test_off_passes_the_envelopes_through():
