@@ -107,10 +107,10 @@ class EcgConfig:
         signal minus it, exactly, from the detection on (needs the band signal and the
         envelopes' window: sliding RMS and TKEO, the pipeline's defaults). ``power``: subtract
         a learned template of the envelope power a beat adds (any envelope). Measured at rest
-        with 150 uV R peaks: the signal domain leaves the detection envelope's SD 1.03 times
-        and the amplitude envelope's 1.3 times the SD without ECG, the power domain 1.1-1.2
-        and 4 times (the product of ECG and noise in the window, which only the signal domain
-        removes).
+        with 150 uV R peaks (SD over the SD without ECG): detection envelope 1.02 in the
+        signal domain, 1.1-1.18 in the power domain; amplitude envelope 2.2 and 4 (36
+        uncorrected). The power domain cannot remove the product of ECG and noise in the
+        window; what the signal domain leaves is mostly the 10 ms before each detection.
     band_hz : tuple of float
         Band the beats are detected in, on the raw signal (before the EMG high-pass).
     detect_fraction : float
@@ -126,7 +126,9 @@ class EcgConfig:
     refractory_s : float
         Shortest time between two beats of a pair.
     template_s : float
-        How long after a detection the correction lasts (at most ``refractory_s``).
+        How long after a detection the beat's waveform (signal domain) or its envelope power
+        (power domain) is modelled; in the signal domain the correction lasts one envelope
+        window longer. At most ``refractory_s``.
     learn_rate : float
         Per-beat LMS rate of the templates, the R amplitude and the peak profile after the
         first beats (which are averaged): 0.1 follows a change within about ten beats.

@@ -28,8 +28,8 @@ BAND_START = 6  # absolute index of the first band sample since the last restart
 NEVER = -(2**62)
 
 # The periodicity gate, in units of the median R-R interval.
-RR_LOW = 0.6
-RR_HIGH = 1.6
+RR_LOW = 0.6  # an interval shorter than this is not a beat
+RR_HIGH = 1.6  # up to this it is the next beat
 MULTIPLE_TOLERANCE = 0.2  # beyond, within this of 2 or 3 intervals: beats were missed
 ANY_AFTER = 3.5  # so many intervals without a beat: take the next crossing (re-acquire)
 #: The side beats are looked for on changes when the other side's envelope over its R
@@ -52,6 +52,9 @@ SCALE_HIGH = 2.0
 #: simulator's QRS, 0.13 for a QRS of 20 ms to 0.37 for one of 60 ms (0.54 for 80 ms); a
 #: burst of EMG (tapping, crosstalk) is as strong there as in its first 40 ms.
 TAIL_FRACTION = 0.6
+#: Beats averaged into a channel's waveform before it is used: subtracting a waveform adds
+#: its own noise, the noise of the band over the number of beats averaged.
+MIN_WAVE_BEATS = 4
 #: Largest correction of a beat's alignment (samples); the waveform's support has room for it.
 MAX_SHIFT = 1.5
 #: The running peak predicts the beat's peak once it is expected at this fraction of it.
@@ -780,7 +783,7 @@ def _start_beat(p, t, i, ref, left, right, mag, quiet, s, c):  # noqa: PLR0917
     # without a waveform yet, are corrected in the power domain.
     s.timed[p] = s.learnable[ref]
     for ch in (left, right):
-        s.exact[ch] = c.wave and s.timed[p] != 0 and s.wave_n[ch] > 0
+        s.exact[ch] = c.wave and s.timed[p] != 0 and s.wave_n[ch] >= MIN_WAVE_BEATS
 
 
 @njit(cache=True)
