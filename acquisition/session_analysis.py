@@ -186,9 +186,9 @@ def plan_analysis(
                 "as live: the saved calibration the monitor started with"
                 if calibration
                 else (
-                f"as live: {config.calibration.rest_s:g} s of rest collected from the quiet "
-                "stretches as they came"
-            )
+                    f"as live: {config.calibration.rest_s:g} s of rest collected from the quiet "
+                    "stretches as they came"
+                )
             )
             return Plan(config, calibration, session.first_index or 0, use_cues, source, None, True)
         doc = sidecar.get("calibration") or sidecar.get("calibration_measured")

@@ -51,6 +51,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy import signal
 
+from detection.config import ECG_PEAK_S, EcgConfig
 from detection.ecg_kernel import (
     NEVER,
     NEXT_INDEX,
@@ -69,7 +70,7 @@ __all__ = ["EcgBeat", "EcgCanceller", "EcgConfig", "EcgResult"]
 BAND_ORDER = 2
 #: The beat's peak is sought this long after its detection (the band-passed QRS's largest lobe
 #: comes 15-35 ms after a 35 % crossing for QRS widths of 20-60 ms).
-PEAK_S = 0.04
+PEAK_S = ECG_PEAK_S
 #: The waveform template starts this long before the detection: the QRS in the EMG band
 #: begins up to 20 ms before it crosses the detection level (wide QRS complexes).
 PRE_S = 0.025
@@ -92,87 +93,6 @@ LOST_S = 4.0
 RR_RANGE_S = (0.3, 2.0)
 #: A beat teaches nothing when the envelope before it holds this many times the rest power.
 ACTIVITY_FACTOR = 3.0
-
-
-@dataclass(frozen=True)
-class EcgConfig:
-    """Settings of the ECG canceller.
-
-    Attributes
-    ----------
-    mode : {"auto", "off"}
-        ``auto``: find and cancel ECG wherever it is; ``off``: pass the envelopes through.
-    domain : {"signal", "power"}
-        ``signal``: learn each beat's waveform in the band signal and give the envelopes of the
-        signal minus it, exactly, from the detection on (needs the band signal and the
-        envelopes' window: sliding RMS and TKEO, the pipeline's defaults). ``power``: subtract
-        a learned template of the envelope power a beat adds (any envelope). Measured at rest
-        with 150 uV R peaks (SD over the SD without ECG): detection envelope 1.02 in the
-        signal domain, 1.1-1.18 in the power domain; amplitude envelope 2.2 and 4 (36
-        uncorrected). The power domain cannot remove the product of ECG and noise in the
-        window; what the signal domain leaves is mostly the 10 ms before each detection.
-    band_hz : tuple of float
-        Band the beats are detected in, on the raw signal (before the EMG high-pass).
-    detect_fraction : float
-        A beat is detected on its rising edge when the band's magnitude crosses this fraction
-        of the learned R amplitude (lower: earlier, but closer to the noise).
-    min_snr : float
-        R amplitude over the band's noise level for a channel to count as carrying ECG (only
-        such channels detect beats) and height of a pair's first beats over it. The noise level
-        is the 99th percentile of the band's magnitude between beats (2.6 SD for Gaussian
-        noise), tracked robustly, so at 4 a pair's first beats stand 10 SD above the noise and
-        the detection level at ``detect_fraction`` 0.35 is 3.6 SD: a contraction that raises
-        the band's noise takes its side out of detection.
-    refractory_s : float
-        Shortest time between two beats of a pair.
-    template_s : float
-        How long after a detection the beat's waveform (signal domain) or its envelope power
-        (power domain) is modelled; in the signal domain the correction lasts one envelope
-        window longer. At most ``refractory_s``.
-    learn_rate : float
-        Per-beat LMS rate of the templates, the R amplitude and the peak profile after the
-        first beats (which are averaged): 0.1 follows a change within about ten beats.
-    significant_ratio : float
-        Template peak power over the channel's rest power above which its ECG is significant;
-        only then do corrections count as ``acted``.
-    """
-
-    mode: str = "auto"
-    domain: str = "signal"
-    band_hz: tuple[float, float] = (10.0, 40.0)
-    detect_fraction: float = 0.35
-    min_snr: float = 4.0
-    refractory_s: float = 0.25
-    template_s: float = 0.15
-    learn_rate: float = 0.1
-    significant_ratio: float = 0.5
-
-    def check(self, fs_hz: float) -> list[str]:
-        """Describe every impossible value at a sampling rate (empty when all are fine)."""
-        problems = []
-        if self.mode not in ("auto", "off"):
-            problems.append(f"mode must be 'auto' or 'off', got {self.mode!r}")
-        if self.domain not in ("signal", "power"):
-            problems.append(f"domain must be 'signal' or 'power', got {self.domain!r}")
-        low, high = self.band_hz
-        if not 0.0 < low < high < 0.5 * fs_hz:
-            problems.append(
-                f"band_hz must be 0 < low < high < {0.5 * fs_hz:g} (Nyquist), got {self.band_hz!r}"
-            )
-        if not 0.0 < self.detect_fraction < 1.0:
-            problems.append(f"detect_fraction must be in (0, 1), got {self.detect_fraction!r}")
-        if not self.min_snr > 0.0:
-            problems.append(f"min_snr must be above 0, got {self.min_snr!r}")
-        if not PEAK_S < self.template_s <= self.refractory_s:
-            problems.append(
-                f"template_s must be above {PEAK_S:g} and at most refractory_s "
-                f"({self.refractory_s!r}), got {self.template_s!r}"
-            )
-        if not 0.0 < self.learn_rate <= 1.0:
-            problems.append(f"learn_rate must be in (0, 1], got {self.learn_rate!r}")
-        if not self.significant_ratio >= 0.0:
-            problems.append(f"significant_ratio must be >= 0, got {self.significant_ratio!r}")
-        return problems
 
 
 class EcgBeat(NamedTuple):

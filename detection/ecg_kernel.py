@@ -452,7 +452,11 @@ def _process(first, raw, band, quiet, amp, det, acted, beats, s, c):  # noqa: PL
                 # QRS was already rising then).
                 if ring_full and ring_ok[pos, ch]:
                     leaving = t - ring_n
-                    if not mark - ring_n <= leaving < mark + corr_n:
+                    # A sample far above the rest level is activity the quiet flag has not
+                    # caught yet (it is decided a block at a time): it teaches nothing.
+                    settled = rest_n[ch] > ring_n
+                    calm = not settled or ring_amp[pos, ch] <= c.activity_factor * rest_amp[ch]
+                    if calm and not mark - ring_n <= leaving < mark + corr_n:
                         rate = max(c.rest_rate, 1.0 / (rest_n[ch] + 1))
                         rest_amp[ch] += rate * (ring_amp[pos, ch] - rest_amp[ch])
                         rest_det[ch] += rate * (ring_det[pos, ch] - rest_det[ch])
@@ -494,10 +498,13 @@ def _process(first, raw, band, quiet, amp, det, acted, beats, s, c):  # noqa: PL
                     amp[i, ch] = math.sqrt(max(a_sq - rms_change, 0.0))
                     det[i, ch] = math.sqrt(max(e_sq - tkeo_change, 0.0))
                     acted[i, ch] = significant[ch] != 0
-                elif k < template_n:
+                elif k < template_n and significant[ch] != 0:
+                    # Only a significant ECG is removed: a small one stays in the rest
+                    # statistics (and under the thresholds) as it always has, and a beat the
+                    # canceller misses later cannot rise over thresholds lowered without it.
                     amp[i, ch] = math.sqrt(max(a_sq - g_sq * tpl_amp[k, ch], 0.0))
                     det[i, ch] = math.sqrt(max(e_sq - g_sq * tpl_det[k, ch], 0.0))
-                    acted[i, ch] = significant[ch] != 0
+                    acted[i, ch] = True
                 if c.wave and k == corr_n - 1:
                     # Only at the end: the sums must lose every term with the waveform that
                     # they were added with.
@@ -871,6 +878,22 @@ def _confirm(p, left, right, s, c):
 @njit(cache=True)
 def _learn_template(ch, scale, s, c):
     """LMS step of the channel's templates towards the beat just over, per unit scale."""
+    # A beat far above what the channel's beats have held so far came with a contraction
+    # (the quiet flag lags by up to a block): it teaches nothing.
+    learned, peak, seen = 0, 0.0, 0.0
+    for k in range(c.template_n):
+        if s.tpl_n[k, ch] > 0:
+            learned += 1
+            peak = max(peak, s.tpl_amp[k, ch])
+        if s.buf_ok[k, ch]:
+            seen = max(seen, s.buf_amp[k, ch])
+    if learned and seen > c.activity_factor * (s.rest_amp[ch] + scale * max(peak, 0.0)):
+        return
+    # A beat is over by the end of the window (the envelope has let go of the QRS); what is
+    # still high there is a contraction that began during the beat.
+    end = c.template_n - 1
+    if s.buf_ok[end, ch] and s.buf_amp[end, ch] > c.activity_factor * s.rest_amp[ch]:
+        return
     best = -np.inf
     for k in range(c.template_n):
         if s.buf_ok[k, ch] and scale > 0.0:

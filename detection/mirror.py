@@ -33,7 +33,7 @@ from typing import Protocol
 from detection import events
 from detection.config import GradingConfig, MirrorConfig
 from detection.onset import ChannelTransition
-from detection.quality import EXCLUDING_FLAGS
+from detection.quality import EXCLUDING_FLAGS, SILENT_FLAGS
 
 __all__ = ["CueBook", "PairContext", "PairTracker", "grade_for"]
 
@@ -450,7 +450,10 @@ class PairTracker:
         excluded = False
         for side, ch in ((active, a_ch), (mirror_side, m_ch)):
             flags = ctx.flags_since(ch, trial.onset_index, decided)
-            quality.update(f"{flag}:{SIDES[side]}" for flag in flags)
+            # The ECG mask acts on both sides at once: one "ecg" for the trial.
+            quality.update(
+                flag if flag in SILENT_FLAGS else f"{flag}:{SIDES[side]}" for flag in flags
+            )
             if EXCLUDING_FLAGS.intersection(flags):
                 quality.add(f"excluded:{SIDES[side]}")
                 excluded = True

@@ -15,6 +15,7 @@ saved calibration the rest baseline is collected from the quiet stretches as the
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -32,6 +33,7 @@ from detection.calibration import (
     calibration_settings,
 )
 from detection.config import Config, check_for_rate
+from detection.ecg import EcgCanceller
 from detection.envelope import EnvelopePair
 from detection.errors import MirrorScopeError
 from detection.events import Event, State, StatusState
@@ -250,6 +252,22 @@ class Pipeline:
             tkeo=det.tkeo,
         )
         self._quality = QualityMonitor(fs_hz, n, config.quality)
+        # ECG over proximal muscles: removed from both envelopes beat by beat (nothing changes
+        # where there is none).
+        self._pair_channels = [(left, right) for _, left, right in self.pairs]
+        self._ecg: EcgCanceller | None = None
+        if config.ecg.mode != "off":
+            window_s = env.window_s if env.method == "rms" else None
+            ecg_cfg = config.ecg
+            if window_s is None and ecg_cfg.domain == "signal":
+                # The signal domain needs the sliding-window envelopes.
+                ecg_cfg = dataclasses.replace(ecg_cfg, domain="power")
+            self._ecg_settings = (ecg_cfg, window_s)
+            self._ecg = self._new_ecg()
+        # Which channels rested in the last block: the ECG templates learn only there (a beat
+        # under a contraction would teach them EMG). Block by block, so that it does not
+        # depend on how the stream was chunked.
+        self._resting = np.zeros(n, dtype=bool)
         self._detector = OnsetDetector(fs_hz, n, det, self._envelopes.detection_delay_ms)
         self.cues = CueBook(config.mirror.cue_window_s, config.mirror.rest_cue_grace_s)
         self._trackers = [
@@ -282,7 +300,6 @@ class Pipeline:
         self._t_history = History(capacity, None)
         self._cumulative = np.zeros(n)
         self._warmup_n = round(det.warmup_s * fs_hz)
-        self._pair_channels = [(left, right) for _, left, right in self.pairs]
         self._blocks = BlockAccumulator(max(1, round(config.calibration.block_s * fs_hz)), n)
 
         self.index = 0  # absolute index of the next sample
@@ -388,6 +405,8 @@ class Pipeline:
             self._canceller.restart()
         self._envelopes.reset()
         self._quality.reset()
+        if self._ecg is not None:
+            self._ecg.reset()
         self._detector.reset()
         for tracker in self._trackers:
             tracker.reset()
@@ -572,6 +591,27 @@ class Pipeline:
 
     # ---- calibration and baseline ----------------------------------------------------------
 
+    def _new_ecg(self) -> EcgCanceller:
+        ecg_cfg, window_s = self._ecg_settings
+        return EcgCanceller(
+            self.fs_hz,
+            self.n_channels,
+            self._pair_channels,
+            ecg_cfg,
+            envelope_window_s=window_s,
+        )
+
+    def _note_resting(self, block: RestBlock) -> None:
+        """Remember which channels rested in a block (for the ECG canceller's learning)."""
+        if self._calibrator is not None:
+            reference = self._calibrator.quietest_uv
+            factor = self.config.calibration.quiet_factor
+        else:
+            reference = np.array([c.rest_mean_uv for c in self._channel_cal])
+            factor = self.config.baseline.quiet_factor
+        with np.errstate(invalid="ignore"):
+            self._resting = block.usable & (block.level_uv <= factor * reference)
+
     def _new_calibrator(self, *, explicit: bool) -> RestCalibrator:
         self._progress_due_s = 0.0
         return RestCalibrator(
@@ -614,8 +654,13 @@ class Pipeline:
         calibrator = self._calibrator
         assert calibrator is not None
         relaxed = calibrator.add(block)
-        if len(relaxed) and self._canceller is not None:
-            self._canceller.forget(relaxed)
+        if len(relaxed):
+            # These channels were busy all along: what the mains and ECG cancellers learned on
+            # them is EMG, not mains or heart.
+            if self._canceller is not None:
+                self._canceller.forget(relaxed)
+            if self._ecg is not None:
+                self._ecg = self._new_ecg()
         cfg = self.config.calibration
         out: list[tuple[Any, int]] = []
         if calibrator.ready:
@@ -706,6 +751,9 @@ class Pipeline:
             for i, cal in enumerate(self._channel_cal)
         ]
         self._detector.set_thresholds(stats.det_mean, stats.det_sd)
+        # The flat and mains checks compare with the rest as it is now (the calibration's can
+        # hold ECG the canceller had not learned yet, or a floor since changed).
+        self._quality.set_baseline(stats.amp_mean)
         on = self._on_thresholds()
         moved = np.abs(on - self._reported_on) > self.config.baseline.report_share * np.maximum(
             self._reported_on, 1e-12
@@ -774,17 +822,23 @@ class Pipeline:
         band = front.band
         cleaned = self._canceller.process(band) if self._canceller is not None else band
         amp, det = self._envelopes.process(cleaned)
+        quality = self._quality.process(first, self._quality_inputs(front, cleaned, amp))
+        hold = quality.hold.copy()
+        warm_rows = max(0, min(n, self._warm_from - first))
+        hold[:warm_rows] = True
+        if self._ecg is not None:
+            quiet = ~hold & self._resting[None, :]
+            ecg = self._ecg.process(first, front.bridged, amp, det, quiet, band_uv=cleaned)
+            amp, det = ecg.amp_uv, ecg.det
+            if ecg.acted.any():
+                self._quality.note_ecg(first, ecg.acted)
         if self._mvc is not None:
             channels, meter = self._mvc
             meter.process(amp[:, channels], np.ones((n, len(channels)), dtype=bool))
-        quality = self._quality.process(first, self._quality_inputs(front, cleaned, amp))
         self._t_history.push(timestamps)
         self._push_histories(det, amp)
         self.index += n
 
-        hold = quality.hold.copy()
-        warm_rows = max(0, min(n, self._warm_from - first))
-        hold[:warm_rows] = True
         # What counts for the rest statistics: where nothing holds the detector but, perhaps,
         # the canceller's gate (its estimate above the input after a contraction it started
         # in; the signal is rest-like there).
@@ -799,9 +853,7 @@ class Pipeline:
             # A channel excluded (saturated, lifted) must be seen resting before it may start
             # an activation: what the filters and the canceller leave behind is no onset.
             disarm = quality.excluded if quality.excluded.any() else None
-            above, transitions = self._detector.process(
-                first, det, hold, self._history, disarm
-            )
+            above, transitions = self._detector.process(first, det, hold, self._history, disarm)
             busy = above
             decided.extend(self._track(transitions, first + n - 1))
         # A piece never runs past the end of a block (see _process_piece).
@@ -810,6 +862,7 @@ class Pipeline:
                 decided.extend(self._calibration_block(block))
             else:
                 decided.extend(self._baseline_block(block))
+            self._note_resting(block)
         if self._mains_search is not None:
             self._search_mains(band)
         decided.sort(key=lambda item: item[1])

@@ -55,6 +55,9 @@ __all__ = [
 ]
 
 FLAGS = ("nan", "saturated", "flat", "motion", "clipping", "mains")
+#: Flags that are noted for trials but never published as status events (they act on every
+#: heart beat: announcing each would tell nobody anything).
+SILENT_FLAGS = ("ecg",)
 EXCLUDING_FLAGS = frozenset({"nan", "saturated", "flat"})
 _SAMPLE_FLAGS = ("nan", "saturated", "flat", "motion")
 _MAINS_HYSTERESIS_DB = 3.0
@@ -242,6 +245,8 @@ class QualityMonitor:
             flag: last.copy() for flag, last in self.last_active_index.items()
         }
         self._chunk_changes: list[FlagChange] = []
+        self._ecg_before = never.copy()
+        self._ecg_in_chunk: list[np.ndarray] = [np.zeros(0, dtype=np.int64) for _ in range(c)]
         self._block_rail = np.zeros(c)
         self._block_motion_peak = np.zeros(c)
         self._motion_peaks: deque[np.ndarray] = deque(maxlen=_MOTION_SECONDS)
@@ -387,6 +392,22 @@ class QualityMonitor:
         out = mask & (run >= run_n)
         return out if out.any() else None
 
+    def note_ecg(self, first_index: int, acted: np.ndarray) -> None:
+        """Note where the ECG canceller corrected a significant beat in the chunk just checked.
+
+        Parameters
+        ----------
+        first_index : int
+            Absolute index of the chunk's first sample.
+        acted : ndarray of bool, shape (n_samples, n_channels)
+            Where a correction acted.
+        """
+        for ch in range(self.n_channels):
+            last = self._ecg_in_chunk[ch]
+            if len(last):
+                self._ecg_before[ch] = max(self._ecg_before[ch], int(last[-1]))
+            self._ecg_in_chunk[ch] = first_index + np.flatnonzero(acted[:, ch])
+
     def flags_since(self, channel: int, start_index: int, until: int) -> list[str]:
         """Flags of a channel active at some sample from ``start_index`` to ``until``.
 
@@ -410,6 +431,11 @@ class QualityMonitor:
                 state, since = change.raised, change.index
             if hit or (state and until >= max(since, start_index)):
                 found.append(flag)
+        acted = self._ecg_in_chunk[channel]
+        if self._ecg_before[channel] >= start_index or (
+            len(acted) and ((acted >= start_index) & (acted <= until)).any()
+        ):
+            found.append("ecg")
         return found
 
     def _track(self, name: str, mask: np.ndarray, first_index: int) -> np.ndarray:

@@ -40,9 +40,6 @@ MIN_USABLE_REST_FRACTION = 0.5
 #: A channel whose quietest level falls below 1/RELAXED_DROP of what it was had been busy all
 #: along (a patient moving when monitoring started).
 RELAXED_DROP = 3.0
-#: After calibration a block the detector calls busy still counts as rest when its level is
-#: within this factor of the rest mean (noise over a threshold that lags a rising floor).
-_BUSY_LEVEL = 1.25
 
 
 @dataclass(frozen=True)
@@ -236,6 +233,11 @@ class RestCalibrator:
         self.gave_up = False
         del fs_hz  # blocks carry their own sizes
 
+    @property
+    def quietest_uv(self) -> np.ndarray:
+        """The quietest block level seen on each channel (inf before any)."""
+        return self._quietest.copy()
+
     def reset(self) -> None:
         """Start collecting again (the explicit rest restarts; found rest is kept)."""
         if self.explicit:
@@ -392,8 +394,8 @@ class AdaptiveBaseline:
         # Rest-like by level, whatever the detector says: when the floor has risen, noise
         # crosses a threshold that lags behind it, and waiting for the detector to be quiet
         # would stop the baseline from ever catching up. A contraction lifts the level far
-        # above the floor (and the quiet time after a block drops its ramp's start).
-        quiet = block.usable & ~(block.busy & (block.level_uv > self.stats.amp_mean * _BUSY_LEVEL))
+        # above the floor (and the quiet time around a block drops its ramps).
+        quiet = block.usable.copy()
         with np.errstate(invalid="ignore"):
             quiet &= block.level_uv <= self.cfg.quiet_factor * self.stats.amp_mean
         for group in np.unique(self._group):

@@ -93,7 +93,7 @@ def _pairs(session: Session) -> list[tuple[int, int]]:
 
 
 def _canceller(n_channels: int, pairs: list[tuple[int, int]], **changes) -> EcgCanceller:
-    config = EcgConfig(**changes)
+    config = EcgConfig(**{"domain": "signal", **changes})
     return EcgCanceller(FS_HZ, n_channels, pairs, config, envelope_window_s=WINDOW_S)
 
 

@@ -222,7 +222,7 @@ def test_xdf_without_sidecar_is_analysed_as_live_with_its_declared_pairs(tmp_pat
     assert session.cues is not None
     plan = plan_analysis(session, config=None, default_config=DEFAULT)
     assert plan.use_cues
-    assert "first 5 s" in plan.calibration_source
+    assert "5 s of rest collected" in plan.calibration_source
     analysis = analyze(session, plan)
     truth = [tr.to_dict(t0) for tr in patient.completed_trials(0, n)]
     found = [r for r in analysis.pairs[0].rows if not r.bimanual]
