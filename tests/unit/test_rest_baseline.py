@@ -171,3 +171,49 @@ def test_calibration_and_baseline_do_not_depend_on_chunking(chunk: int) -> None:
     _, events, _ = _run(options, 40.0, initial_rest_s=0.0, chunk=chunk)
     assert [e.payload for e in events] == [e.payload for e in reference]
     assert State.BASELINE_UPDATED in _states(reference)
+
+
+# -- ECG over proximal muscles -------------------------------------------------------------------
+
+ECG_150 = dataclasses.replace(QUIET, ecg="muscle", ecg_uv=(150.0, 150.0), ecg_beat_variation=0.1)
+
+
+def test_ecg_of_150_uv_calibrates_with_no_flag_and_no_onset_at_rest() -> None:
+    pipe, events, _ = _run(ECG_150, 40.0, initial_rest_s=60.0, seed=4)
+    assert _calibrated_t(events) < 8.0
+    assert State.CALIBRATION_FAILED not in _states(events)
+    assert not _flags(events)
+    assert not [e for e in events if e.kind == "activation_onset"]
+    assert pipe._ecg is not None and pipe._ecg.significant.all()
+
+
+def test_trials_over_heart_beats_keep_their_timing_and_ratio() -> None:
+    # The same patient with and without 150 uV of ECG (R peaks +-10 %): stroke mirrors, every
+    # hold overlapping several beats. Trials from 20 s on: by then the canceller has learned the
+    # beats and the baseline has followed it (the calibration's rest still held ECG).
+    mirrored = dataclasses.replace(options_for("stroke", "clean"), mirror_probability=1.0)
+    with_ecg = dataclasses.replace(
+        mirrored, ecg="muscle", ecg_uv=(150.0, 150.0), ecg_beat_variation=0.1
+    )
+    _, plain, _ = _run(mirrored, 90.0, seed=8)
+    _, noisy, _ = _run(with_ecg, 90.0, seed=8)
+    clean_trials = [e.payload for e in plain if e.kind == "trial" and e.payload["t_onset"] > 20]
+    ecg_trials = [e.payload for e in noisy if e.kind == "trial"]
+    onset_ms, offset_ms, ratio_error, flagged = [], [], [], []
+    for a in clean_trials:
+        b = min(ecg_trials, key=lambda t: abs(t["t_onset"] - a["t_onset"]))
+        onset_ms.append(1000 * abs(b["t_onset"] - a["t_onset"]))
+        offset_ms.append(1000 * abs(b["t_offset"] - a["t_offset"]))
+        ratio_error.append(abs(b["ratio"] / a["ratio"] - 1.0))
+        if b["t_offset"] - b["t_onset"] > 1.0:  # a hold: it overlaps beats
+            flagged.append("ecg" in b["quality"])
+        assert "ecg" not in a["quality"]
+    assert len(clean_trials) >= 15
+    # Most trials come out the same to the sample; a beat on the very onset can move it.
+    assert np.median(onset_ms) <= 1.0
+    assert np.mean(np.array(onset_ms) <= 5.0) >= 0.9
+    assert np.mean(np.array(offset_ms) <= 5.0) >= 0.9
+    assert np.median(ratio_error) <= 0.02
+    assert np.mean(np.array(ratio_error) <= 0.05) >= 0.9
+    assert max(ratio_error) <= 0.15
+    assert flagged and all(flagged)
