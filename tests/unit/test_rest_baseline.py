@@ -184,7 +184,8 @@ def test_ecg_of_150_uv_calibrates_with_no_flag_and_no_onset_at_rest() -> None:
     assert State.CALIBRATION_FAILED not in _states(events)
     assert not _flags(events)
     assert not [e for e in events if e.kind == "activation_onset"]
-    assert pipe._ecg is not None and pipe._ecg.significant.all()
+    assert pipe._ecg is not None
+    assert pipe._ecg.significant.all()
 
 
 def test_trials_over_heart_beats_keep_their_timing_and_ratio() -> None:
@@ -216,4 +217,5 @@ def test_trials_over_heart_beats_keep_their_timing_and_ratio() -> None:
     assert np.median(ratio_error) <= 0.02
     assert np.mean(np.array(ratio_error) <= 0.05) >= 0.9
     assert max(ratio_error) <= 0.15
-    assert flagged and all(flagged)
+    assert flagged
+    assert all(flagged)
