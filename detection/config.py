@@ -166,6 +166,7 @@ class CalibrationConfig:
     quiet_factor: float = _f(1.5, minimum=1.0, exclusive_minimum=True)
     give_up_s: float = _f(60.0, minimum=5.0, maximum=3600.0)
     progress_every_s: float = _f(1.0, minimum=0.1, maximum=60.0)
+    min_rest_uv: float = _f(0.5, minimum=0.0)
 
 
 @dataclass(frozen=True)

@@ -300,7 +300,9 @@ class Pipeline:
         self._t_history = History(capacity, None)
         self._cumulative = np.zeros(n)
         self._warmup_n = round(det.warmup_s * fs_hz)
-        self._blocks = BlockAccumulator(max(1, round(config.calibration.block_s * fs_hz)), n)
+        self._blocks = BlockAccumulator(
+            max(1, round(config.calibration.block_s * fs_hz)), n, config.calibration.min_rest_uv
+        )
 
         self.index = 0  # absolute index of the next sample
         self._warm_from = self._warmup_n

@@ -9,9 +9,12 @@ fill a few per cent of a block and leave the median alone, a contraction lifts i
 
 - :class:`RestCalibrator`, automatic (a session's start): a block is rest when both channels of
   its pair are usable and within ``quiet_factor`` of the quietest level seen on that channel so
-  far; rest blocks are collected as they come, wherever they fall, until every pair has
-  ``rest_s`` of them. A patient who is moving when monitoring starts is calibrated from the rests
-  between movements. Later, quieter blocks push out blocks that turn out not to be rest.
+  far (a level seen in the last half of ``rest_s`` or shared by that many blocks: one old
+  block of a fading electrode is no rest level) and not below it by as much; blocks below
+  ``min_rest_uv`` never count; rest blocks are collected as they come, wherever they fall,
+  until every pair has ``rest_s`` of them. A patient who is moving when monitoring starts is
+  calibrated from the rests between movements. Later, quieter blocks push out blocks that turn
+  out not to be rest.
 - :class:`RestCalibrator`, explicit (the calibration wizard's "relax now"): the next ``rest_s``
   are rest; movement in them (a block above ``max_rest_ratio`` x the quietest one) or too few
   usable samples fails, and it measures again.
@@ -40,6 +43,9 @@ MIN_USABLE_REST_FRACTION = 0.5
 #: A channel whose quietest level falls below 1/RELAXED_DROP of what it was had been busy all
 #: along (a patient moving when monitoring started).
 RELAXED_DROP = 3.0
+#: A channel's quietest level is one that this share of ``rest_s`` of blocks lie within
+#: ``quiet_factor`` of.
+CONFIRM_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -60,11 +66,15 @@ class RestBlock:
     det_sq: np.ndarray
     #: The detector's state was on somewhere in the block.
     busy: np.ndarray
+    #: A level below this is no rest: the electrode reads the amplifier's own noise only.
+    floor_uv: float = 0.0
 
     @property
     def usable(self) -> np.ndarray:
-        """Channels with enough usable samples for the block to count."""
-        return self.usable_n >= MIN_USABLE_SHARE * self.size
+        """Channels with enough usable samples for the block to count, and skin contact."""
+        with np.errstate(invalid="ignore"):
+            contact = ~(self.level_uv < self.floor_uv)
+        return (self.usable_n >= MIN_USABLE_SHARE * self.size) & contact
 
 
 @dataclass(frozen=True)
@@ -105,10 +115,16 @@ class BlockAccumulator:
         Samples per block.
     n_channels : int
         Number of channels.
+    floor_uv : float
+        A block whose level is below this does not count as rest: an electrode without skin
+        contact reads quieter than any rest, and rest judged against it would never be found
+        again. (A block's level, not each sample: the ECG canceller can take an envelope
+        sample near zero.)
     """
 
-    def __init__(self, block_n: int, n_channels: int) -> None:
+    def __init__(self, block_n: int, n_channels: int, floor_uv: float = 0.0) -> None:
         self.block_n = block_n
+        self.floor_uv = floor_uv
         self.n_channels = n_channels
         self._amp = np.zeros((block_n, n_channels))
         self._det = np.zeros((block_n, n_channels))
@@ -183,6 +199,7 @@ class BlockAccumulator:
             det_sum=det.sum(axis=0),
             det_sq=(det**2).sum(axis=0),
             busy=self._busy.any(axis=0),
+            floor_uv=self.floor_uv,
         )
 
 
@@ -229,6 +246,7 @@ class RestCalibrator:
         # Enough blocks to choose from, without keeping a long session that never rests.
         self._blocks: deque[RestBlock] = deque(maxlen=max(4 * self._needed, 480))
         self._quietest = np.full(n_channels, np.inf)
+        self._confirm_n = max(1, round(CONFIRM_SHARE * self._needed))
         self.seen_s = 0.0
         self.gave_up = False
         del fs_hz  # blocks carry their own sizes
@@ -258,14 +276,41 @@ class RestCalibrator:
         relaxed = np.zeros(0, dtype=np.int64)
         if not self.explicit and not block.usable.any():
             return relaxed
-        if not self.explicit:
-            levels = np.where(block.usable, block.level_uv, np.inf)
-            with np.errstate(invalid="ignore"):
-                dropped = np.isfinite(self._quietest) & (levels * RELAXED_DROP < self._quietest)
-            relaxed = np.flatnonzero(dropped)
-            self._quietest = np.minimum(self._quietest, levels)
         self._blocks.append(block)
+        if not self.explicit:
+            quietest = self._confirmed_quietest()
+            with np.errstate(invalid="ignore"):
+                dropped = np.isfinite(self._quietest) & (quietest * RELAXED_DROP < self._quietest)
+            relaxed = np.flatnonzero(dropped)
+            self._quietest = quietest
         return relaxed
+
+    def _confirmed_quietest(self) -> np.ndarray:
+        """Per channel, the lowest level that recurs (or was just seen).
+
+        Recurs: CONFIRM_SHARE of ``rest_s`` of blocks lie within ``quiet_factor`` of it; just
+        seen: in the last CONFIRM_SHARE of ``rest_s``.
+
+        One quiet block long ago is not enough: an electrode that fades out for a second (lifted
+        during a contraction) reads far below any rest, and rest judged against it would never
+        be found again. Rest recurs; such a dip does not. A quiet block just seen counts at
+        once, so a patient who rests briefly between movements is calibrated from those rests.
+        """
+        blocks = self._blocks
+        levels = np.array([np.where(b.usable, b.level_uv, np.inf) for b in blocks])
+        ends = np.array([b.end_index for b in blocks])
+        recent = ends > ends[-1] - self._confirm_n * blocks[-1].size
+        out = np.full(self.n_channels, np.inf)
+        for ch in range(self.n_channels):
+            order = np.argsort(levels[:, ch], kind="stable")
+            column = levels[order, ch]
+            finite = np.isfinite(column)
+            reach = np.searchsorted(column, self.cfg.quiet_factor * column, side="right")
+            confirmed = reach - np.arange(len(column)) >= self._confirm_n
+            ok = np.flatnonzero(finite & (confirmed | recent[order]))
+            if len(ok):
+                out[ch] = column[ok[0]]
+        return out
 
     def _rest_mask(self, *, whole_pair: bool = True) -> np.ndarray:
         """Per block and channel: rest (the whole pair rest-like and usable) or not."""
@@ -274,7 +319,11 @@ class RestCalibrator:
         levels = np.array([b.level_uv for b in self._blocks])
         usable = np.array([b.usable for b in self._blocks])
         with np.errstate(invalid="ignore"):
-            quiet = usable & (levels <= self.cfg.quiet_factor * self._quietest)
+            quiet = (
+                usable
+                & (levels <= self.cfg.quiet_factor * self._quietest)
+                & (levels * self.cfg.quiet_factor >= self._quietest)
+            )
         if not whole_pair:
             return quiet
         # A pair rests only when both of its channels do.
@@ -335,6 +384,11 @@ class RestCalibrator:
         usable_n = np.sum([b.usable_n for b in blocks], axis=0)
         total = sum(b.size for b in blocks)
         poor = np.flatnonzero(usable_n < MIN_USABLE_REST_FRACTION * total)
+        levels = np.array([b.level_uv for b in blocks])
+        with np.errstate(all="ignore"):
+            silent = np.flatnonzero(np.nanmedian(levels, axis=0) < blocks[0].floor_uv)
+        if len(silent):
+            return "no signal (an electrode without skin contact?)", silent.tolist()
         if len(poor):
             return "too few usable rest samples", poor.tolist()
         levels = np.array([np.where(b.usable, b.level_uv, np.nan) for b in blocks])

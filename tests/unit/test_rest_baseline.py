@@ -219,3 +219,36 @@ def test_trials_over_heart_beats_keep_their_timing_and_ratio() -> None:
     assert max(ratio_error) <= 0.15
     assert flagged
     assert all(flagged)
+
+
+def _blocks_of(levels_uv: list[tuple[float, float]], block_n: int = 500) -> list:
+    """Rest blocks whose envelopes sit at the given (left, right) levels."""
+    from detection.rest import BlockAccumulator
+
+    acc = BlockAccumulator(block_n, 2, Config().calibration.min_rest_uv)
+    rng = np.random.default_rng(0)
+    amp = np.repeat(np.array(levels_uv), block_n, axis=0)
+    amp = amp * rng.uniform(0.9, 1.1, amp.shape)
+    return acc.push(0, amp, amp, np.ones_like(amp, dtype=bool), None)
+
+
+def test_an_electrode_fading_out_before_calibration_does_not_hide_the_rest() -> None:
+    # 2 s of rest, a contraction during which the right electrode lifts off (it fades to the
+    # amplifier's 0.2 uV through a block at 0.6 uV), then rest: the fading block is far below
+    # any rest, and judged against it the rest would never count.
+    from detection.rest import RestCalibrator
+
+    levels = [(3.0, 2.2)] * 8 + [(3.0, 40.0), (3.0, 0.6), (3.0, 0.2), (3.0, 0.2), (3.0, 30.0)]
+    levels += [(3.0, 2.2)] * 24
+    calibrator = RestCalibrator(FS_HZ, 2, [(0, 1)], Config().calibration)
+    ready_at = None
+    for k, block in enumerate(_blocks_of(levels)):
+        calibrator.add(block)
+        if ready_at is None and calibrator.ready:
+            ready_at = k
+    assert ready_at is not None
+    # Ready once 5 s of rest are in, the 2 s before the contraction included, with no more
+    # than the 2.5 s it takes the fading block to stop counting as the quietest level.
+    assert ready_at <= 13 + 12 + 10
+    stats = calibrator.result()
+    np.testing.assert_allclose(stats.amp_mean, [3.0, 2.2], rtol=0.1)
